@@ -1,0 +1,16 @@
+"""frs: the results service. Public API for plugin authors:
+
+- :data:`hookimpl` to mark hook implementations (the hooks are documented in :mod:`frs.hookspecs`);
+- :mod:`frs.keystage` (KeyStage, Column, HeaderRow, Choices, ValueSet, Rule, ResultsRule, Table);
+- :mod:`frs.connectors` (PupilSource, Pupil, School);
+- :mod:`frs.issues` (Issue, Report);
+- :mod:`frs.testing` (the conformance kit).
+"""
+
+from .hookspecs import hookimpl
+
+__version__ = "0.1.0"
+#: bumped when a hook is added; hooks are never removed or changed incompatibly
+PLUGIN_API_VERSION = 1
+
+__all__ = ["hookimpl", "__version__", "PLUGIN_API_VERSION"]

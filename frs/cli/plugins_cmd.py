@@ -1,0 +1,1 @@
+"""Commands: plugins_cmd (being written)."""

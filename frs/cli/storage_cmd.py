@@ -1,0 +1,1 @@
+"""Commands: storage_cmd (being written)."""

@@ -1,0 +1,1 @@
+"""Commands: template_cmd (being written)."""

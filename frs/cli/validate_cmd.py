@@ -1,0 +1,1 @@
+"""Commands: validate_cmd (being written)."""

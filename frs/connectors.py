@@ -1,0 +1,61 @@
+"""Public building blocks a connector plugin contributes: pupil sources and the pupils they return."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class School:
+    """The school a template or upload is for. ``dfe`` is the 7-digit DfE number (LAESTAB)."""
+
+    dfe: str
+    name: str = ""
+    urn: str | None = None
+
+    @property
+    def la_code(self) -> str:
+        return self.dfe[:3]
+
+    @property
+    def establishment_number(self) -> str:
+        return self.dfe[3:]
+
+
+@dataclass(frozen=True)
+class Pupil:
+    """One pupil of a cohort, as a source returns it (before any validation)."""
+
+    upn: str
+    forename: str
+    surname: str
+    date_of_birth: dt.date | None
+    gender: str  # "Female" | "Male" | "" when unknown
+    nc_year: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PupilSource:
+    """Where a template's pupils come from (an MIS API, a census file, nothing at all).
+
+    Subclass, set ``name`` and ``description``, and implement :meth:`fetch_cohort`.
+    ``settings`` are this plugin's ``[plugins.<name>]`` table from config.
+    ``priority`` orders sources for the default selection: highest first.
+    """
+
+    name: str = ""
+    description: str = ""
+    priority: int = 0
+    plugin: str = ""
+
+    def __init__(self, settings: Mapping[str, Any] | None = None):
+        self.settings = dict(settings or {})
+
+    def available_for(self, school: School) -> bool:
+        """True when this source can supply pupils for ``school`` right now."""
+        return True
+
+    def fetch_cohort(self, school: School, nc_year: int) -> list[Pupil]:  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,254 @@
+"""The kernel's own contributions: the pupil columns every template starts with, their rules,
+and the default choice of pupil source. Registered like any plugin, under the name ``frs``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from typing import Any, Iterator
+
+from . import upn as upn_mod
+from .config import Round
+from .connectors import PupilSource
+from .hookspecs import hookimpl
+from .issues import WARNING, Issue
+from .keystage import Choices, Column, KeyStage, Rule, Table, cell_text
+
+MAX_NAME = 35  # the school census limit for forename and surname
+GENDERS = Choices(["Female", "Male"], hints={"F": "Female", "M": "Male", "GIRL": "Female", "BOY": "Male"})
+_NAME_OK = re.compile(r"^[^\W\d_]+(?:[ '’.\-][^\W\d_]*)*$")
+
+
+def pupil_columns(keystage: KeyStage) -> list[Column]:
+    return [
+        Column("organisation", "Organisation", kind="pupil", width=24,
+               help="The school's name. Pre-filled; leave as it is."),
+        Column("dfe_number", "DfE Number", kind="pupil", width=11, text=True, required=True,
+               help="The school's 7-digit DfE number (LA code + establishment number), e.g. 1231234."),
+        Column("key_stage", "Key Stage", kind="pupil", width=9, required=True,
+               help=f"Always {keystage.key_stage} in this template."),
+        Column("nc_year", "NC Year", kind="pupil", width=8, required=True,
+               help=f"National Curriculum year: always {keystage.nc_year} in this template."),
+        Column("upn", "UPN", kind="pupil", width=16, text=True, required=True,
+               help="Unique Pupil Number: 13 characters, a check letter then 12 digits "
+                    "(a temporary UPN ends in a letter). Must be unique in the file."),
+        Column("forename", "Forename", kind="pupil", width=16, text=True, required=True,
+               help=f"Pupil's legal forename, up to {MAX_NAME} characters."),
+        Column("surname", "Surname", kind="pupil", width=16, text=True, required=True,
+               help=f"Pupil's legal surname, up to {MAX_NAME} characters."),
+        Column("dob_day", "Day", kind="pupil", width=5, required=True, help="Day of birth (1-31)."),
+        Column("dob_month", "Month", kind="pupil", width=6, required=True, help="Month of birth (1-12)."),
+        Column("dob_year", "Year", kind="pupil", width=6, required=True, help="Year of birth, 4 digits."),
+        Column("gender", "Gender", kind="pupil", values=GENDERS, width=8, required=True,
+               help="Female or Male."),
+    ]
+
+
+def cohort_range(round_year: int, nc_year: int) -> tuple[dt.date, dt.date]:
+    """Birth dates of pupils in NC year ``nc_year`` in the academic year ending in ``round_year``.
+
+    England's school year runs 1 September to 31 August: Year 11 in 2019/20 were born
+    1 Sep 2003 to 31 Aug 2004.
+    """
+    start = round_year - nc_year - 6
+    return dt.date(start, 9, 1), dt.date(start + 1, 8, 31)
+
+
+def accepted_range(round_year: int, nc_year: int) -> tuple[dt.date, dt.date]:
+    """The cohort plus one year either side: pupils taught out of their year group (held back,
+    accelerated, or summer-born and delayed) are real and are accepted with a warning."""
+    first, last = cohort_range(round_year, nc_year)
+    return first.replace(year=first.year - 1), last.replace(year=last.year + 1)
+
+
+@hookimpl
+def register_template_columns(registry, keystage):
+    for column in pupil_columns(keystage):
+        registry.add(column)
+
+
+@hookimpl
+def register_rules(registry, keystage):
+    for rule in (DfeNumberRule(), KeyStageRule(), UpnRule(), NameRule(), DateOfBirthRule(), GenderRule()):
+        registry.add(rule)
+
+
+@hookimpl(trylast=True)
+def select_pupil_source(school, keystage, candidates: list[PupilSource]):
+    return max(candidates, key=lambda s: s.priority, default=None)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _whole_number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and value == int(value):
+        return int(value)
+    text = cell_text(value)
+    return int(text) if text.isdigit() else None
+
+
+class DfeNumberRule(Rule):
+    codes = ("pupil.dfe-number-format", "pupil.dfe-number-other-school")
+    description = "DfE number is 7 digits and is the uploading school's."
+
+    def check(self, table: Table) -> Iterator[Issue]:
+        for row, value in enumerate(table.column_values("dfe_number")):
+            text = cell_text(value).replace("/", "").replace("-", "").replace(" ", "")
+            if not (len(text) == 7 and text.isdigit()):
+                yield self.issue(table, row, "dfe_number", f"DfE number must be 7 digits, e.g. {table.school_dfe}.",
+                                 code="pupil.dfe-number-format", value=value)
+            elif text != table.school_dfe:
+                yield self.issue(table, row, "dfe_number",
+                                 f"DfE number {text} is not your school's ({table.school_dfe}): this file "
+                                 "may belong to another school. Use your own school's template.",
+                                 code="pupil.dfe-number-other-school", value=value)
+
+
+class KeyStageRule(Rule):
+    codes = ("pupil.wrong-key-stage", "pupil.wrong-nc-year")
+    description = "Key stage and NC year are the ones the template is for."
+
+    def check(self, table: Table) -> Iterator[Issue]:
+        ks = table.keystage
+        for column_id, expected, code, label in (("key_stage", ks.key_stage, "pupil.wrong-key-stage", "Key Stage"),
+                                                 ("nc_year", ks.nc_year, "pupil.wrong-nc-year", "NC Year")):
+            for row, value in enumerate(table.column_values(column_id)):
+                if _whole_number(value) != expected:
+                    yield self.issue(table, row, column_id,
+                                     f"{label} must be {expected} in the {ks.title} template.", code=code, value=value)
+
+
+class UpnRule(Rule):
+    codes = ("pupil.upn-missing", "pupil.upn-length", "pupil.upn-check-letter", "pupil.upn-la-code",
+             "pupil.upn-digits", "pupil.upn-char13", "pupil.upn-temporary", "pupil.upn-duplicate")
+    description = "UPN has the DfE format and check letter, a known LA code, and is unique in the file."
+
+    MESSAGES = {
+        upn_mod.LENGTH: ("pupil.upn-length", "UPN must be 13 characters: a letter, 11 digits, then a digit "
+                                             "or letter. Copy it from your MIS."),
+        upn_mod.CHECK_LETTER: ("pupil.upn-check-letter", "UPN check letter (character 1) is wrong: the UPN is "
+                                                         "mistyped. Copy it again from your MIS."),
+        upn_mod.LA_CODE: ("pupil.upn-la-code", "UPN characters 2-4 are not a recognised local authority code."),
+        upn_mod.DIGITS: ("pupil.upn-digits", "UPN characters 5-12 must all be digits (check for a letter O "
+                                             "typed for a zero)."),
+        upn_mod.CHAR13: ("pupil.upn-char13", "UPN character 13 must be a digit or a letter other than I, O or S."),
+    }
+
+    def check(self, table: Table) -> Iterator[Issue]:
+        clean: dict[int, str] = {}
+        for row, value in enumerate(table.column_values("upn")):
+            text = cell_text(value).upper()
+            if not text:
+                yield self.issue(table, row, "upn", "Enter the pupil's UPN.", code="pupil.upn-missing")
+                continue
+            found = upn_mod.problems(text)
+            for problem in found:
+                code, message = self.MESSAGES[problem]
+                yield self.issue(table, row, "upn", message, code=code, value=value)
+            if found:
+                continue
+            clean[row] = text
+            if upn_mod.is_temporary(text):
+                yield self.issue(table, row, "upn", "This is a temporary UPN (it ends in a letter): replace it "
+                                 "with the pupil's permanent UPN if they have one.",
+                                 code="pupil.upn-temporary", severity=WARNING, value=value)
+        counts = Counter(clean.values())
+        first: dict[str, int] = {}
+        for row, text in clean.items():
+            if counts[text] > 1:
+                if text not in first:
+                    first[text] = table.row_numbers[row]
+                    continue
+                yield self.issue(table, row, "upn", f"UPN {text} is also used in row {first[text]}: each pupil "
+                                 "appears once. Remove the duplicate row or correct the UPN.",
+                                 code="pupil.upn-duplicate", value=value)
+
+
+class NameRule(Rule):
+    codes = ("pupil.name-missing", "pupil.name-too-long", "pupil.name-invalid")
+    description = f"Forename and surname are non-blank text of at most {MAX_NAME} characters."
+
+    def check(self, table: Table) -> Iterator[Issue]:
+        for column_id, label in (("forename", "forename"), ("surname", "surname")):
+            for row, value in enumerate(table.column_values(column_id)):
+                text = cell_text(value)
+                if not text:
+                    yield self.issue(table, row, column_id, f"Enter the pupil's {label}.", code="pupil.name-missing")
+                elif len(text) > MAX_NAME:
+                    yield self.issue(table, row, column_id, f"The {label} is {len(text)} characters long; the "
+                                     f"limit is {MAX_NAME}.", code="pupil.name-too-long", value=value)
+                elif not isinstance(value, str) or not _NAME_OK.match(text):
+                    yield self.issue(table, row, column_id, f"The {label} must be letters, with spaces, hyphens "
+                                     "or apostrophes between them (no digits or symbols).",
+                                     code="pupil.name-invalid", value=value)
+
+
+class DateOfBirthRule(Rule):
+    codes = ("pupil.dob-missing", "pupil.dob-invalid", "pupil.dob-out-of-cohort", "pupil.dob-outside-year-group")
+    description = ("Day, Month and Year form a real date; the pupil was born in the cohort's academic year "
+                   "(one year either side is accepted with a warning).")
+
+    def check(self, table: Table) -> Iterator[Issue]:
+        rnd: Round | None = table.round
+        limits = None
+        if rnd is not None:
+            limits = (cohort_range(rnd.year, table.keystage.nc_year), accepted_range(rnd.year, table.keystage.nc_year))
+        days, months, years = (table.column_values(c) for c in ("dob_day", "dob_month", "dob_year"))
+        for row in range(len(table.rows)):
+            parts = {}
+            bad = False
+            for column_id, value, low, high, label in (("dob_day", days[row], 1, 31, "Day"),
+                                                       ("dob_month", months[row], 1, 12, "Month"),
+                                                       ("dob_year", years[row], 1900, 2100, "Year")):
+                number = _whole_number(value)
+                if cell_text(value) == "":
+                    yield self.issue(table, row, column_id, f"Enter the {label.lower()} of birth.",
+                                     code="pupil.dob-missing")
+                    bad = True
+                elif number is None or not low <= number <= high:
+                    expected = "a 4-digit year" if label == "Year" else f"a whole number from {low} to {high}"
+                    yield self.issue(table, row, column_id, f"{label} of birth must be {expected}.",
+                                     code="pupil.dob-invalid", value=value)
+                    bad = True
+                else:
+                    parts[column_id] = number
+            if bad:
+                continue
+            try:
+                born = dt.date(parts["dob_year"], parts["dob_month"], parts["dob_day"])
+            except ValueError:
+                yield self.issue(table, row, "dob_day", f"{parts['dob_day']}/{parts['dob_month']}/{parts['dob_year']} "
+                                 "is not a real date.", code="pupil.dob-invalid", value=days[row])
+                continue
+            if limits is None:
+                continue
+            (first, last), (lowest, highest) = limits
+            if not lowest <= born <= highest:
+                yield self.issue(table, row, "dob_year",
+                                 f"Born {born:%d/%m/%Y}: pupils in NC year {table.keystage.nc_year} in {rnd.year} "
+                                 f"were born between {first:%d/%m/%Y} and {last:%d/%m/%Y} (one year either side "
+                                 "is accepted). Check the date of birth.", code="pupil.dob-out-of-cohort",
+                                 value=years[row])
+            elif not first <= born <= last:
+                yield self.issue(table, row, "dob_year",
+                                 f"Born {born:%d/%m/%Y}: outside the usual year group ({first:%d/%m/%Y} to "
+                                 f"{last:%d/%m/%Y}). Fine if the pupil is taught out of year group; otherwise "
+                                 "check the date.", code="pupil.dob-outside-year-group", severity=WARNING,
+                                 value=years[row])
+
+
+class GenderRule(Rule):
+    code = "pupil.gender-invalid"
+    description = "Gender is Female or Male."
+
+    def check(self, table: Table) -> Iterator[Issue]:
+        for row, value in enumerate(table.column_values("gender")):
+            if GENDERS.normalise(value) is None:
+                text = cell_text(value)
+                hint = GENDERS.hint(text)
+                tail = f' Enter "{hint}".' if hint else ""
+                yield self.issue(table, row, "gender", f"Gender must be Female or Male.{tail}", value=value)

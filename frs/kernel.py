@@ -1,0 +1,175 @@
+"""The Kernel owns one configuration and one plugin manager; there is no global one.
+
+It asks every enabled plugin for its contributions, one plugin at a time, so a plugin that
+raises is marked failed and dropped while the others keep working.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from . import config as config_mod
+from . import plugins as plugins_mod
+from .config import Config, Round
+from .connectors import PupilSource, School
+from .keystage import Column, KeyStage, Rule
+from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry,
+                       RuleRegistry, SourceRegistry)
+
+log = logging.getLogger("frs.kernel")
+KERNEL_PLUGIN = "frs"
+
+
+class UnknownKeyStage(LookupError):
+    pass
+
+
+class Kernel:
+    def __init__(self, config: Config | None = None, *, plugins: dict[str, object] | None = None):
+        """``plugins`` registers extra plugin objects by name, as if installed (tests, embedding)."""
+        from . import core  # the kernel's own pupil columns and rules, loaded like a plugin
+
+        self.config = config if config is not None else config_mod.load()
+        self.pm = plugins_mod.new_manager()
+        self.pm.register(core, name=KERNEL_PLUGIN)
+        self.plugins = plugins_mod.load(self.pm, self.config.enabled, self.config.strict, plugins)
+        self.plugins[KERNEL_PLUGIN] = plugins_mod.PluginInfo(
+            name=KERNEL_PLUGIN, module="frs.core", distribution="frs", status="enabled",
+            hooks=plugins_mod.hook_names(self.pm, core), builtin=True)
+        self._collect()
+
+    # ------------------------------------------------------------------ contributions
+
+    def _call_each(self, hook: str, make_registry: Callable[[str], Any], **kwargs: Any) -> None:
+        """Call ``hook`` once per plugin with a registry bound to that plugin."""
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            name = impl.plugin_name
+            if self.plugins.get(name) and self.plugins[name].status == "failed":
+                continue
+            registry = make_registry(name)
+            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            try:
+                impl.function(registry, **args) if "registry" in impl.argnames else impl.function(**args)
+            except Exception as exc:
+                self._fail(name, f"failed in {hook}: {type(exc).__name__}: {exc}")
+
+    def _fail(self, name: str, reason: str) -> None:
+        info = self.plugins[name]
+        plugins_mod.fail(self.pm, info, reason, self.config.strict)
+        # drop everything the plugin gave; a half-registered plugin is worse than none
+        for store in (self.keystages, self._sources, self._jobs):
+            for key in [k for k, v in store.items() if v.plugin == name]:
+                del store[key]
+        for ks in list(self._columns):
+            if ks not in self.keystages:
+                self._columns.pop(ks, None)
+                self._rules.pop(ks, None)
+                continue
+            for key in [k for k, v in self._columns[ks].items() if v.plugin == name]:
+                del self._columns[ks][key]
+            for key in [k for k, v in self._rules[ks].items() if v.plugin == name]:
+                del self._rules[ks][key]
+
+    def _collect(self) -> None:
+        self.keystages: dict[str, KeyStage] = {}
+        self._columns: dict[str, dict[str, Column]] = {}
+        self._rules: dict[str, dict[str, Rule]] = {}
+        self._sources: dict[str, PupilSource] = {}
+        self._jobs: dict[str, Any] = {}
+        self._call_each("register_keystages", lambda p: KeyStageRegistry(p, self.keystages, "key stage"))
+        self._guard_codes()
+        for ks in list(self.keystages.values()):
+            self._columns[ks.id] = {}
+            self._rules[ks.id] = {}
+            self._call_each("register_template_columns",
+                            lambda p: ColumnRegistry(p, self._columns[ks.id], "column"), keystage=ks)
+            self._call_each("register_rules",
+                            lambda p: RuleRegistry(p, self._rules[ks.id]), keystage=ks)
+        self._call_settings_hook()
+        self._call_each("register_jobs", lambda p: JobRegistry(p, self._jobs, "job"))
+        for info in self.plugins.values():
+            if info.status == "enabled":
+                info.contributes = self._contributions_of(info.name)
+
+    def _call_settings_hook(self) -> None:
+        for impl in self.pm.hook.register_connectors.get_hookimpls():
+            name = impl.plugin_name
+            registry = SourceRegistry(name, self._sources, "pupil source")
+            settings = dict(self.config.plugin_settings.get(name, {}))
+            args = {"registry": registry, "settings": settings}
+            try:
+                impl.function(**{k: v for k, v in args.items() if k in impl.argnames})
+            except Exception as exc:
+                self._fail(name, f"failed in register_connectors: {type(exc).__name__}: {exc}")
+
+    def _guard_codes(self) -> None:
+        seen: dict[str, KeyStage] = {}
+        for ks in list(self.keystages.values()):
+            other = seen.get(ks.code)
+            if other is not None:
+                reason = (f"key stage {ks.id!r} uses template code {ks.code!r}, already used by "
+                          f"key stage {other.id!r} of plugin {other.plugin!r}")
+                self._fail(ks.plugin, reason)
+            else:
+                seen[ks.code] = ks
+
+    def _contributions_of(self, name: str) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {
+            "keystages": [k.id for k in self.keystages.values() if k.plugin == name],
+            "columns": [], "rules": [],
+            "connectors": [s.name for s in self._sources.values() if s.plugin == name],
+            "jobs": [j.name for j in self._jobs.values() if j.plugin == name],
+        }
+        for ks, cols in self._columns.items():
+            out["columns"] += [f"{ks}:{c.id}" for c in cols.values() if c.plugin == name]
+        for ks, rules in self._rules.items():
+            out["rules"] += sorted({code for code, r in rules.items() if r.plugin == name} - set(out["rules"]))
+        return {k: v for k, v in out.items() if v}
+
+    # ------------------------------------------------------------------ queries
+
+    def keystage(self, keystage_id: str) -> KeyStage:
+        try:
+            return self.keystages[keystage_id]
+        except KeyError:
+            known = ", ".join(sorted(self.keystages)) or "none enabled"
+            raise UnknownKeyStage(f"unknown key stage {keystage_id!r}; enabled key stages: {known}") from None
+
+    def keystage_by_code(self, code: str) -> KeyStage | None:
+        return next((ks for ks in self.keystages.values() if ks.code == code), None)
+
+    def columns(self, keystage: KeyStage) -> list[Column]:
+        """Template columns in sheet order: the kernel's pupil columns, then each plugin's."""
+        cols = list(self._columns.get(keystage.id, {}).values())
+        return [c for c in cols if c.plugin == KERNEL_PLUGIN] + [c for c in cols if c.plugin != KERNEL_PLUGIN]
+
+    def rules(self, keystage: KeyStage) -> list[Rule]:
+        unique: dict[int, Rule] = {}
+        for rule in self._rules.get(keystage.id, {}).values():
+            unique.setdefault(id(rule), rule)
+        return list(unique.values())
+
+    def round_for(self, keystage: KeyStage, round_id: str | None = None) -> Round | None:
+        return self.config.round_for(keystage.key_stage, round_id)
+
+    @property
+    def sources(self) -> dict[str, PupilSource]:
+        return dict(self._sources)
+
+    @property
+    def jobs(self) -> dict[str, Any]:
+        return dict(self._jobs)
+
+    def select_source(self, school: School, keystage: KeyStage) -> PupilSource | None:
+        candidates = [s for s in self._sources.values() if s.available_for(school)]
+        return self.pm.hook.select_pupil_source(school=school, keystage=keystage, candidates=candidates)
+
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call a notification hook; one plugin's exception never stops the others."""
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            try:
+                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except Exception:
+                log.exception("plugin %s raised in %s (ignored)", impl.plugin_name, hook)
+

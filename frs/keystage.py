@@ -1,0 +1,312 @@
+"""Public building blocks a key-stage plugin contributes: key stages, columns, value sets, rules.
+
+A plugin author needs only this module, :mod:`frs.issues` and :func:`frs.hookimpl`.
+Everything here is a plain dataclass or a small base class; methods added later always get
+a default, so plugins written against an older frs keep working.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+
+from .issues import ERROR, Issue, column_letter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Round
+
+
+def cell_text(value: Any) -> str:
+    """A cell value as the text a person typed: 9.0 -> "9", None -> "", " a " -> "a"."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if math.isfinite(value) and value == int(value):
+            return str(int(value))
+        return repr(value)
+    return str(value).strip()
+
+
+# --------------------------------------------------------------------------- value sets
+
+
+class ValueSet:
+    """What a column accepts. Subclass for anything that is not a list of codes.
+
+    ``normalise`` turns a raw cell value into the stored code, or returns None when the value
+    is not acceptable. ``hint`` may suggest the right code for a near-miss.
+    """
+
+    #: one-line description for the guidance sheet and the "Valid Results" header row
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def normalise(self, value: Any) -> str | None:
+        raise NotImplementedError
+
+    def hint(self, text: str) -> str | None:
+        return None
+
+    def dropdown(self) -> list[str] | None:
+        """Values for an in-cell dropdown list, or None for no list."""
+        return None
+
+    def excel_validation(self) -> dict[str, Any] | None:
+        """An xlsxwriter ``data_validation`` dict for the column, or None."""
+        values = self.dropdown()
+        if values is None:
+            return None
+        return {"validate": "list", "source": values, "ignore_blank": True}
+
+    def excel_invalid_formula(self, cell: str, valid_cell: str) -> str | None:
+        """A worksheet formula, true when ``cell`` holds a value this set rejects.
+
+        ``valid_cell`` is the absolute reference of this column's "Valid Results" header cell.
+        Used for conditional formatting in the template, so mistakes show as they are typed.
+        """
+        return None
+
+
+class Choices(ValueSet):
+    """A closed list of result codes, matched case-insensitively.
+
+    ``hints`` maps typed near-misses (upper-case) to the code to use instead, e.g. ``{"A*": "*"}``.
+    ``aliases`` maps accepted alternative spellings to their code; they are normalised silently.
+    """
+
+    def __init__(self, values: Sequence[str], hints: Mapping[str, str] | None = None,
+                 aliases: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None):
+        self.values = tuple(values)
+        self.hints = {k.upper(): v for k, v in (hints or {}).items()}
+        self.aliases = {k.upper(): v for k, v in (aliases or {}).items()}
+        #: what each code means, for the guidance sheet (``*2`` -> "Level 2 Distinction*")
+        self.labels = dict(labels or {})
+        self._lookup: dict[str, str] = {v.upper(): v for v in self.values}
+        self._lookup.update(self.aliases)
+        # a mixed-type set lets whole columns be screened with one set difference (perf-notes)
+        self.fast: frozenset = frozenset(self._fast_members())
+
+    def _fast_members(self) -> Iterator[Any]:
+        yield from ("", None)
+        for v in self.values:
+            yield v
+            try:
+                number = float(v)
+            except ValueError:
+                continue
+            if math.isfinite(number):
+                yield number
+                if number == int(number):
+                    yield int(number)
+
+    def describe(self) -> str:
+        return ", ".join(self.values)
+
+    def normalise(self, value: Any) -> str | None:
+        return self._lookup.get(cell_text(value).upper())
+
+    def hint(self, text: str) -> str | None:
+        return self.hints.get(text.strip().upper())
+
+    def dropdown(self) -> list[str]:
+        return list(self.values)
+
+    def excel_invalid_formula(self, cell: str, valid_cell: str) -> str:
+        # FIND has no wildcards, so "*" is a literal grade; the list in the header row is the
+        # single source, so a formula never disagrees with what the school sees above it.
+        return (f'AND(LEN({cell})>0,ISERROR(FIND(","&UPPER(TRIM({cell}))&",",'
+                f'","&SUBSTITUTE({valid_cell}," ","")&",")))')
+
+
+# --------------------------------------------------------------------------- columns
+
+
+@dataclass(frozen=True)
+class HeaderRow:
+    """One row above the column headers (e.g. "Discount Code", "Valid Results").
+
+    ``key`` names the entry in each column's ``header_values``; ``label`` is written in the
+    last pupil column so schools can read the row.
+    """
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Column:
+    """One template column.
+
+    ``id`` is stable and unique within a template (``upn``, ``ks5_alevel.1010``); ``header``
+    is the text in the column-header row. Result columns carry ``values`` (what they accept)
+    and ``header_values`` for the header rows above (``{"discount_code": "1010"}``).
+    ``plugin`` is filled in by the registry: who contributed the column.
+    """
+
+    id: str
+    header: str
+    kind: str = "result"  # "pupil" | "result"
+    values: ValueSet | None = None
+    header_values: Mapping[str, str] = field(default_factory=dict)
+    help: str = ""
+    width: float = 6.0
+    text: bool = False
+    required: bool = False
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    plugin: str = ""
+
+
+# --------------------------------------------------------------------------- key stages
+
+
+@dataclass(frozen=True)
+class KeyStage:
+    """A template kind: what a school downloads and uploads for one qualification family.
+
+    ``id`` is what operators type (``--keystage ks5_alevel``) and names the rounds in config;
+    ``code`` is the template code written into the file (``KS5A``).
+    ``filename_pattern`` (optional) is enforced on upload; fields: ``{year}``, ``{dfe}``,
+    ``{code}``, ``{key_stage}``.
+    """
+
+    id: str
+    code: str
+    key_stage: int
+    nc_year: int
+    title: str
+    header_rows: tuple[HeaderRow, ...] = ()
+    sheet_name: str = "Results"
+    layout_version: int = 1
+    filename_pattern: str | None = None
+    description: str = ""
+    plugin: str = ""
+
+    def expected_filename(self, year: int, dfe: str) -> str | None:
+        if not self.filename_pattern:
+            return None
+        return self.filename_pattern.format(year=year, dfe=dfe, code=self.code, key_stage=self.key_stage)
+
+    def version_tag(self, year: int) -> str:
+        """The text in cell A1 that identifies template kind, round and layout."""
+        return f"FRS {self.code} {year} v{self.layout_version}"
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@dataclass
+class Table:
+    """The school's sheet as read, with the positions a rule needs.
+
+    ``rows`` holds pupil rows only (values as read); ``row_numbers[i]`` is the Excel row
+    number of ``rows[i]``; ``index[column_id]`` is the 0-based sheet column of that column.
+    """
+
+    keystage: KeyStage
+    columns: list[Column]
+    rows: list[list[Any]]
+    row_numbers: list[int]
+    index: dict[str, int]
+    sheet: str
+    school_dfe: str
+    round: "Round | None" = None
+
+    def column_values(self, column_id: str) -> list[Any]:
+        i = self.index[column_id]
+        return [r[i] if i < len(r) else None for r in self.rows]
+
+    def cell(self, row: int, column_id: str) -> Any:
+        r = self.rows[row]
+        i = self.index[column_id]
+        return r[i] if i < len(r) else None
+
+    def upn(self, row: int) -> str | None:
+        if "upn" not in self.index:
+            return None
+        return cell_text(self.cell(row, "upn")).upper() or None
+
+
+class Rule:
+    """A validation rule. Subclass and implement :meth:`check`.
+
+    ``code`` is the rule's namespaced issue code (``<plugin>.<kebab-code>``); a rule that
+    reports several codes lists them all in ``codes``. ``applies_to`` limits the rule to some
+    key-stage ids (empty: every key stage it is registered for).
+    """
+
+    code: str = ""
+    codes: tuple[str, ...] = ()
+    severity: str = ERROR
+    description: str = ""
+    plugin: str = ""
+
+    def all_codes(self) -> tuple[str, ...]:
+        return self.codes or (self.code,)
+
+    def check(self, table: Table) -> Iterable[Issue]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def issue(self, table: Table, row: int | None, column_id: str | None, message: str, *,
+              code: str | None = None, severity: str | None = None, value: Any = None) -> Issue:
+        """Build an issue located at pupil row ``row`` (index into ``table.rows``)."""
+        column = header = None
+        if column_id is not None and column_id in table.index:
+            column = column_letter(table.index[column_id])
+            header = next((c.header for c in table.columns if c.id == column_id), None)
+        return Issue(
+            code=code or self.code,
+            message=message,
+            severity=severity or self.severity,
+            sheet=table.sheet,
+            row=table.row_numbers[row] if row is not None else None,
+            column=column,
+            header=header,
+            upn=table.upn(row) if row is not None else None,
+            value=None if value is None else cell_text(value)[:200],
+            plugin=self.plugin,
+        )
+
+
+class ResultsRule(Rule):
+    """Checks every result column of a key stage against its :class:`ValueSet`.
+
+    Key-stage plugins register one, named for themselves
+    (``ResultsRule("ks5_alevel.invalid-result")``). Only columns whose ``plugin`` is in
+    ``owners`` (default: the rule's own plugin) are checked, so columns added by another
+    plugin are checked by that plugin's rule.
+    """
+
+    description = "Each result is one of its column's valid results; blank means no entry."
+
+    def __init__(self, code: str, owners: Iterable[str] | None = None):
+        self.code = code
+        self.owners = set(owners) if owners else None
+
+    def check(self, table: Table) -> Iterator[Issue]:
+        owners = self.owners or {self.plugin}
+        for column in table.columns:
+            if column.kind != "result" or column.values is None or column.plugin not in owners:
+                continue
+            values = table.column_values(column.id)
+            fast = getattr(column.values, "fast", None)
+            if fast is not None:
+                try:
+                    if not (set(values) - fast):
+                        continue  # the whole column is clean: the common case
+                except TypeError:
+                    pass
+            for row, value in enumerate(values):
+                text = cell_text(value)
+                if not text or column.values.normalise(value) is not None:
+                    continue
+                yield self.issue(table, row, column.id, self.message(column, text), value=value)
+
+    def message(self, column: Column, text: str) -> str:
+        hint = column.values.hint(text) if column.values else None
+        valid = column.values.describe() if column.values else ""
+        if hint:
+            return f'"{text}" is not a valid result for {column.header}: enter "{hint}" instead.'
+        return f'"{text}" is not a valid result for {column.header}. Use one of: {valid}, or leave blank.'

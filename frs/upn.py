@@ -1,0 +1,72 @@
+"""Unique Pupil Number checks (DfE UPN guide, Annex A; domain.md section 1).
+
+Every failing check is reported together, as the DfE's own MTC service does, so a school
+fixes a UPN once.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import lru_cache
+from importlib import resources
+
+ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ"  # no I, O, S
+_VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
+
+# problem keys, in the order they are reported
+LENGTH, CHECK_LETTER, LA_CODE, DIGITS, CHAR13 = "length", "check-letter", "la-code", "digits", "char13"
+
+
+@lru_cache(maxsize=1)
+def la_codes() -> frozenset[str]:
+    """The union of the DfE MTC and CIN rule 1530 LA lists, abolished LAs included."""
+    text = resources.files("frs").joinpath("data/la_codes.csv").read_text(encoding="utf-8")
+    return frozenset(row["la_code"] for row in csv.DictReader(text.splitlines()))
+
+
+def check_letter(upn: str) -> str | None:
+    """The check letter for characters 2-13 of ``upn``, or None if they are malformed."""
+    body = upn[1:13]
+    if len(body) != 12 or not body[:11].isdigit():
+        return None
+    total = sum(int(body[i]) * (i + 2) for i in range(11))
+    last = body[11]
+    if last.isdigit():
+        total += int(last) * 13
+    elif last in _VALUE:
+        total += _VALUE[last] * 13
+    else:
+        return None
+    return ALPHABET[total % 23]
+
+
+def problems(upn: str) -> list[str]:
+    """The checks ``upn`` fails (empty list: a valid UPN). ``upn`` is trimmed and upper-cased."""
+    upn = upn.strip().upper()
+    if len(upn) != 13:
+        return [LENGTH]
+    found: list[str] = []
+    c13 = upn[12]
+    if c13 in "IOS" or not (c13.isdigit() or c13 in _VALUE):
+        if c13 in "IOS":
+            return [CHAR13]  # MTC: only the char-13 error in this case
+        found.append(CHAR13)
+    la = upn[1:4]
+    if not (la.isdigit() and la in la_codes()):
+        found.append(LA_CODE)
+    if not upn[4:12].isdigit():
+        found.append(DIGITS)
+    if upn[0] not in _VALUE or check_letter(upn) != upn[0]:
+        found.insert(0, CHECK_LETTER)
+    return found
+
+
+def is_temporary(upn: str) -> bool:
+    upn = upn.strip().upper()
+    return len(upn) == 13 and upn[12].isalpha()
+
+
+def make(la: str, estab: str, year: int, serial: int) -> str:
+    """Build a permanent UPN with its check letter (for demo data and tests)."""
+    body = f"{la:0>3}{estab:0>4}{year % 100:02d}{serial:03d}"
+    return check_letter("?" + body) + body

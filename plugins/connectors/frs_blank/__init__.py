@@ -1,0 +1,23 @@
+"""The blank-template source: no pupils, so the school types its own cohort in.
+
+Always available and always last in the default choice, so a template can be made for any school.
+"""
+
+from __future__ import annotations
+
+from frs import hookimpl
+from frs.connectors import PupilSource
+
+
+class BlankSource(PupilSource):
+    name = "blank"
+    description = "An empty template: the school enters its pupils itself."
+    priority = 0
+
+    def fetch_cohort(self, school, nc_year):
+        return []
+
+
+@hookimpl
+def register_connectors(registry, settings):
+    registry.add(BlankSource(settings))

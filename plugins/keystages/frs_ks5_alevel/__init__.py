@@ -1,0 +1,55 @@
+"""KS5 A-level results: one column per A-level subject, keyed by its 4-digit discount code.
+
+The catalogue (``data/ks5_alevel.csv``) is built from the DfE lists by
+``scripts/build_catalogues.py``; valid results are the DfE codes ``*`` (A*), A-E and U.
+"""
+
+from __future__ import annotations
+
+from frs import hookimpl
+from frs.catalogue import parse_points, read_rows, split_list
+from frs.keystage import Choices, Column, HeaderRow, KeyStage, ResultsRule
+
+PLUGIN = "ks5_alevel"
+
+KEYSTAGE = KeyStage(
+    id=PLUGIN, code="KS5A", key_stage=5, nc_year=13, title="KS5 A-level",
+    header_rows=(HeaderRow("discount_code", "Discount Code"), HeaderRow("valid_results", "Valid Results")),
+    description="A-level results for Year 13. One column per subject; blank means no entry.",
+)
+
+# what schools type instead of the DfE code
+HINTS = {"A*": "*", "A+": "*", "A STAR": "*", "ASTAR": "*", "X": "U", "FAIL": "U"}
+
+
+def subject_columns() -> list[Column]:
+    columns = []
+    for row in read_rows(__name__, "data/ks5_alevel.csv"):
+        results = Choices(split_list(row["results"]), hints=HINTS)
+        columns.append(Column(
+            id=f"{PLUGIN}.{row['discount_code']}", header=row["subject"], values=results,
+            header_values={"discount_code": row["discount_code"], "valid_results": results.describe()},
+            help=f"A-level {row['subject']} (discount code {row['discount_code']}).",
+            width=max(8.0, min(22.0, len(row["subject"]) * 0.9)),
+            meta={"discount_code": row["discount_code"], "ks4_discount_code": row["ks4_discount_code"],
+                  "points": parse_points(row["points"])},
+        ))
+    return columns
+
+
+@hookimpl
+def register_keystages(registry):
+    registry.add(KEYSTAGE)
+
+
+@hookimpl
+def register_template_columns(registry, keystage):
+    if keystage.id == PLUGIN:
+        for column in subject_columns():
+            registry.add(column)
+
+
+@hookimpl
+def register_rules(registry, keystage):
+    if keystage.id == PLUGIN:
+        registry.add(ResultsRule(f"{PLUGIN}.invalid-result"))
