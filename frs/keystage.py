@@ -184,6 +184,16 @@ class KeyStage:
     description: str = ""
     plugin: str = ""
 
+    @property
+    def column_header_row(self) -> int:
+        """Excel row number of the column headers: after the header rows (row 1 at least,
+        since A1 always holds the version tag)."""
+        return max(len(self.header_rows), 1) + 1
+
+    @property
+    def first_pupil_row(self) -> int:
+        return self.column_header_row + 1
+
     def expected_filename(self, year: int, dfe: str) -> str | None:
         if not self.filename_pattern:
             return None

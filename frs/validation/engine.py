@@ -1,0 +1,278 @@
+"""Validate one uploaded file: gate, read, structure, rows, cells -> a :class:`Report`.
+
+Template errors come first and stop the run when the columns cannot be trusted, so a school
+is not shown hundreds of cell errors caused by one moved column.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any, Iterable
+
+from ..issues import ERROR, Issue, Report, column_letter
+from ..keystage import Column, KeyStage, Table, cell_text
+from ..workbook.gate import UploadRejected, check_upload
+from ..workbook.reader import Workbook
+
+TAG_RE = re.compile(r"^FRS (\S+) (\d{4}) v(\d+)$")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+COLUMN_MARGIN = 10  # columns beyond the widest template the gate still lets through
+
+
+def gate_window(kernel) -> int:
+    widest = max((len(kernel.columns(ks)) for ks in kernel.keystages.values()), default=20)
+    return widest + COLUMN_MARGIN
+
+
+def validate(kernel, data: bytes, school_dfe: str, *, filename: str | None = None,
+             keystage_id: str | None = None, round_id: str | None = None) -> Report:
+    """Run every check on ``data`` for the school ``school_dfe``. Never raises on bad input."""
+    report = Report(filename=filename)
+    try:
+        check_upload(data, kernel.config.limits, max_columns=gate_window(kernel))
+        book = Workbook(data)
+        keystage = _keystage(kernel, book, keystage_id, report)
+        if keystage is None:
+            return report
+        report.keystage = keystage.id
+        _Run(kernel, book, keystage, school_dfe, filename, round_id, report).run()
+    except UploadRejected as exc:
+        report.issues.append(exc.to_issue())
+    report.issues.sort(key=Issue.sort_key)
+    return report
+
+
+def _keystage(kernel, book: Workbook, keystage_id: str | None, report: Report) -> KeyStage | None:
+    if keystage_id:
+        return kernel.keystage(keystage_id)
+    names = {ks.sheet_name for ks in kernel.keystages.values()}
+    for sheet in book.sheet_names:
+        if sheet in names:
+            rows = book.rows(sheet)
+            match = TAG_RE.match(cell_text(rows[0][0])) if rows and rows[0] else None
+            found = kernel.keystage_by_code(match.group(1)) if match else None
+            if found:
+                return found
+    known = ", ".join(f"{ks.title} ({ks.code})" for ks in kernel.keystages.values())
+    report.issues.append(Issue(
+        code="template.unrecognised", sheet=None,
+        message="This file is not one of our templates (cell A1 of its Results sheet does not name a template). "
+                f"Download a template for your school and enter results in it. Templates: {known}."))
+    return None
+
+
+class _Run:
+    def __init__(self, kernel, book: Workbook, keystage: KeyStage, school_dfe: str, filename: str | None,
+                 round_id: str | None, report: Report):
+        self.kernel, self.book, self.ks, self.report = kernel, book, keystage, report
+        self.school_dfe, self.filename = school_dfe, filename
+        self.round = kernel.round_for(keystage, round_id)
+        self.columns: list[Column] = kernel.columns(keystage)
+        self.sheet = keystage.sheet_name
+
+    def add(self, code: str, message: str, *, row: int | None = None, col: int | None = None,
+            value: Any = None, severity: str = ERROR, header: str | None = None) -> None:
+        self.report.issues.append(Issue(
+            code=code, message=message, severity=severity, sheet=self.sheet, row=row,
+            column=column_letter(col) if col is not None else None, header=header,
+            value=None if value is None else cell_text(value)[:200], plugin="frs"))
+
+    # ------------------------------------------------------------------ steps
+
+    def run(self) -> None:
+        self.check_filename()
+        if self.sheet not in self.book.sheet_names:
+            found = ", ".join(self.book.sheet_names) or "none"
+            self.sheet = None
+            self.add("template.wrong-sheet", f"The workbook has no sheet named {self.ks.sheet_name!r} (it has: "
+                     f"{found}). Enter results in the template's {self.ks.sheet_name!r} sheet without renaming it.")
+            return
+        rows = self.book.rows(self.sheet)
+        if not self.check_tag(rows) or not self.check_columns(rows):
+            return
+        self.check_header_rows(rows)
+        table = self.table(rows)
+        if table is None:
+            return
+        self.report.pupils = len(table.rows)
+        self.run_rules(table)
+        self.report.records = records(table)
+
+    def check_filename(self) -> None:
+        if self.round is None or not self.filename:
+            return
+        expected = self.ks.expected_filename(self.round.year, self.school_dfe)
+        if expected and self.filename.rsplit("/", 1)[-1] != expected:
+            self.add("template.wrong-filename", f"The file name should be {expected} (your school's DfE number and "
+                     f"the {self.ks.code} template code); it is {self.filename}. Check that this is your school's "
+                     f"{self.ks.title} file, then rename it.", value=self.filename)
+
+    def check_tag(self, rows: list[list[Any]]) -> bool:
+        tag = cell_text(rows[0][0]) if rows and rows[0] else ""
+        expected = self.ks.version_tag(self.round.year if self.round else 0)
+        match = TAG_RE.match(tag)
+        if not match:
+            self.add("template.not-a-template", f"Cell A1 should read {expected!r}: this sheet is not an unchanged "
+                     "template. Download a fresh template and copy the results into it.", row=1, col=0, value=tag)
+            return False
+        code, year, version = match.group(1), int(match.group(2)), int(match.group(3))
+        if code != self.ks.code:
+            other = self.kernel.keystage_by_code(code)
+            what = f"the {other.title} template" if other else f"a {code} template"
+            self.add("template.wrong-keystage", f"This is {what}, not the {self.ks.title} template. Upload it as "
+                     f"{other.title if other else code} results, or use the {self.ks.title} template.",
+                     row=1, col=0, value=tag)
+            return False
+        if (self.round and year != self.round.year) or version != self.ks.layout_version:
+            self.add("template.wrong-version", f"This template is {tag!r}; the current one is {expected!r}. "
+                     "Download the current template and copy the results into it.", row=1, col=0, value=tag)
+            return False
+        return True
+
+    def check_columns(self, rows: list[list[Any]]) -> bool:
+        header_index = self.ks.column_header_row - 1
+        actual = [cell_text(v) for v in rows[header_index]] if len(rows) > header_index else []
+        while actual and not actual[-1]:
+            actual.pop()
+        expected = [c.header for c in self.columns]
+        if actual == expected:
+            return True
+        row = self.ks.column_header_row
+        before = len(self.report.issues)
+        moved = {h for h in expected if h in actual and actual.index(h) != expected.index(h)}
+        matcher = difflib.SequenceMatcher(a=expected, b=actual, autojunk=False)
+        for op, e1, e2, a1, a2 in matcher.get_opcodes():
+            if op == "equal":
+                continue
+            gone = [h for h in expected[e1:e2] if h not in actual]
+            added = [(a1 + k, h) for k, h in enumerate(actual[a1:a2]) if h not in expected]
+            for k in range(min(len(gone), len(added))):  # a header in place of another: renamed
+                col, text = added[k]
+                self.add("template.renamed-column", f"Column {column_letter(col)} should be headed {gone[k]!r} but "
+                         f"reads {text!r}. Put the header back as it was in the template.", row=row, col=col,
+                         value=text, header=gone[k])
+            for name in gone[len(added):]:
+                col = expected.index(name)
+                self.add("template.missing-column", f"Column {name!r} is missing (it belongs in column "
+                         f"{column_letter(col)}). Do not delete template columns; leave unused ones blank.",
+                         row=row, col=col, header=name)
+            for col, text in added[len(gone):]:
+                label = repr(text) if text else "with no header"
+                self.add("template.extra-column", f"Column {column_letter(col)} {label} is not in the template. "
+                         "Remove it: results go only in the template's own columns.", row=row, col=col, value=text)
+        for name in sorted(moved, key=expected.index):
+            col = actual.index(name)
+            self.add("template.reordered-columns", f"Column {name!r} has moved to column {column_letter(col)}; "
+                     f"it belongs in column {column_letter(expected.index(name))}. Put the columns back in the "
+                     "template's order.", row=row, col=col, header=name)
+        return len(self.report.issues) == before
+
+    def check_header_rows(self, rows: list[list[Any]]) -> None:
+        label_col = sum(1 for c in self.columns if c.plugin == "frs") - 1
+        for r, header_row in enumerate(self.ks.header_rows):
+            line = rows[r] if r < len(rows) else []
+
+            def at(i: int) -> str:
+                return cell_text(line[i]) if i < len(line) else ""
+
+            if label_col >= 0 and at(label_col) != header_row.label:
+                self.add("template.changed-header-row", f"Cell {column_letter(label_col)}{r + 1} should read "
+                         f"{header_row.label!r}. Do not change the template's header rows.",
+                         row=r + 1, col=label_col, value=at(label_col))
+            for i, column in enumerate(self.columns):
+                want = column.header_values.get(header_row.key)
+                if want is None:
+                    continue
+                if at(i).replace(" ", "") != want.replace(" ", ""):
+                    self.add("template.changed-header-row", f"{header_row.label} for {column.header} should be "
+                             f"{want!r}, not {at(i)!r}. Do not change the template's header rows.",
+                             row=r + 1, col=i, value=at(i), header=column.header)
+
+    def table(self, rows: list[list[Any]]) -> Table | None:
+        width = len(self.columns)
+        start = self.ks.first_pupil_row - 1
+        pupil_rows, numbers = [], []
+        limit = self.kernel.config.limits.max_cell_chars
+        for n, line in enumerate(rows[start:], start + 1):
+            cells = line[:width]
+            if not any(v != "" and v is not None for v in cells):
+                if any(v != "" and v is not None for v in line[width:]):
+                    self.outside(line, width, n)
+                continue
+            if len(cells) < width:
+                cells = cells + [""] * (width - len(cells))
+            pupil_rows.append(cells)
+            numbers.append(n)
+            self.check_cells(line, n, limit)
+            if any(v != "" and v is not None for v in line[width:]):
+                self.outside(line, width, n)
+        if not pupil_rows:
+            self.add("template.no-pupils", "The template has no pupils in it. Enter one row per pupil, starting at "
+                     f"row {self.ks.first_pupil_row}, then upload it again.")
+            return None
+        result_cols = [i for i, c in enumerate(self.columns) if c.kind == "result"]
+        if result_cols and not any(r[i] != "" and r[i] is not None for r in pupil_rows for i in result_cols):
+            self.add("template.no-results", "There are pupils but no results in the file: it looks like the "
+                     "untouched template. Enter the results, save, and upload again.")
+            return None
+        index = {c.id: i for i, c in enumerate(self.columns)}
+        return Table(keystage=self.ks, columns=self.columns, rows=pupil_rows, row_numbers=numbers, index=index,
+                     sheet=self.sheet, school_dfe=self.school_dfe, round=self.round)
+
+    def outside(self, line: list[Any], width: int, n: int) -> None:
+        col = next(i for i in range(width, len(line)) if line[i] != "" and line[i] is not None)
+        self.add("template.data-outside-columns", f"Cell {column_letter(col)}{n} holds data outside the template's "
+                 "columns. Remove it: results go only in the template's own columns.", row=n, col=col, value=line[col])
+
+    def check_cells(self, line: list[Any], n: int, limit: int) -> None:
+        texts = [v for v in line if isinstance(v, str)]
+        joined = "".join(texts)
+        if not CONTROL_RE.search(joined) and max(map(len, texts), default=0) <= limit:
+            return
+        for col, value in enumerate(line):
+            if not isinstance(value, str):
+                continue
+            if CONTROL_RE.search(value):
+                self.add("cell.control-characters", "This cell holds invisible control characters (often from "
+                         "copying out of another system). Retype the value.", row=n, col=col,
+                         value=CONTROL_RE.sub("?", value))
+            elif len(value) > limit:
+                self.add("cell.too-long", f"This cell holds {len(value)} characters; no value in the template needs "
+                         f"more than {limit}.", row=n, col=col, value=value[:50])
+
+    def run_rules(self, table: Table) -> None:
+        for rule in self.kernel.rules(self.ks):
+            try:
+                self.report.extend(_limited(rule.check(table)))
+            except Exception as exc:  # a broken plugin rule must not hide the other findings
+                self.report.issues.append(Issue(
+                    code="template.rule-failed", plugin=rule.plugin,
+                    message=f"Check {type(rule).__name__} of plugin {rule.plugin!r} failed ({type(exc).__name__}: "
+                            f"{exc}). This is a fault in the service, not in your file: tell the service desk."))
+
+
+def _limited(issues: Iterable[Issue], limit: int = 100_000) -> list[Issue]:
+    out = []
+    for issue in issues:
+        out.append(issue)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def records(table: Table) -> list[dict[str, Any]]:
+    """Pupil rows as plain values for storage: pupil fields by column id, results by column id."""
+    out = []
+    result_cols = [(c.id, table.index[c.id], c.values) for c in table.columns if c.kind == "result" and c.values]
+    pupil_cols = [(c.id, table.index[c.id]) for c in table.columns if c.kind != "result"]
+    for row, n in zip(table.rows, table.row_numbers):
+        record: dict[str, Any] = {"row": n}
+        record.update({cid: cell_text(row[i]) for cid, i in pupil_cols})
+        results = {}
+        for cid, i, values in result_cols:
+            if row[i] != "" and row[i] is not None:
+                results[cid] = values.normalise(row[i]) or cell_text(row[i])
+        record["results"] = results
+        out.append(record)
+    return out
