@@ -141,8 +141,8 @@ def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
         elif isinstance(value, dict):
             cfg.plugin_settings[key] = {k: _resolve(v, where, f"plugins.{key}.{k}") for k, v in value.items()}
         else:
-            raise ConfigError(f"{where}: plugins.{key} must be a table of settings for plugin {key!r} "
-                              f"(or one of 'enabled', 'strict'), got {value!r}")
+            raise ConfigError(f"{where}: unknown key plugins.{key} (expected 'enabled', 'strict', or a "
+                              f"[plugins.{key}] table of settings for plugin {key!r})")
 
     limits = _table(raw.get("limits", {}), where, "limits")
     known = {f.name for f in Limits.__dataclass_fields__.values()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from . import __version__
 from . import config as config_mod
 from . import plugins as plugins_mod
 from .config import Config, Round
@@ -35,7 +36,7 @@ class Kernel:
         self.pm.register(core, name=KERNEL_PLUGIN)
         self.plugins = plugins_mod.load(self.pm, self.config.enabled, self.config.strict, plugins)
         self.plugins[KERNEL_PLUGIN] = plugins_mod.PluginInfo(
-            name=KERNEL_PLUGIN, module="frs.core", distribution="frs", status="enabled",
+            name=KERNEL_PLUGIN, module="frs.core", distribution="frs", version=__version__, status="enabled",
             hooks=plugins_mod.hook_names(self.pm, core), builtin=True)
         self._collect()
 
@@ -121,9 +122,9 @@ class Kernel:
             "connectors": [s.name for s in self._sources.values() if s.plugin == name],
             "jobs": [j.name for j in self._jobs.values() if j.plugin == name],
         }
-        for ks, cols in self._columns.items():
-            out["columns"] += [f"{ks}:{c.id}" for c in cols.values() if c.plugin == name]
-        for ks, rules in self._rules.items():
+        for cols in self._columns.values():
+            out["columns"] += [c.id for c in cols.values() if c.plugin == name and c.id not in out["columns"]]
+        for rules in self._rules.values():
             out["rules"] += sorted({code for code, r in rules.items() if r.plugin == name} - set(out["rules"]))
         return {k: v for k, v in out.items() if v}
 

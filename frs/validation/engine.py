@@ -43,6 +43,20 @@ def validate(kernel, data: bytes, school_dfe: str, *, filename: str | None = Non
     return report
 
 
+def annotate(kernel, data: bytes, report: Report) -> bytes | None:
+    """The annotated copy of the school's sheet, or None when the file never got past the gate
+    or has no sheet to annotate."""
+    from .render import annotated_xlsx
+
+    if report.keystage is None or any(i.code.startswith("upload.") for i in report.issues):
+        return None
+    sheet = kernel.keystage(report.keystage).sheet_name
+    book = Workbook(data)
+    if sheet not in book.sheet_names:
+        return None
+    return annotated_xlsx(book.rows(sheet), report, sheet)
+
+
 def _keystage(kernel, book: Workbook, keystage_id: str | None, report: Report) -> KeyStage | None:
     if keystage_id:
         return kernel.keystage(keystage_id)

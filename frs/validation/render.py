@@ -1,0 +1,148 @@
+"""Ways to show a :class:`Report`: a console table, JSON, the error-list spreadsheet and an
+annotated copy of the school's sheet.
+
+Every value that came from a school's file is written to a spreadsheet as a string or number
+cell, never as a formula, and the annotated copy is rebuilt from values: the upload itself is
+never re-saved (it could carry links or parts the gate has not seen a reason to keep).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import shutil
+from collections import defaultdict
+from typing import Any
+
+import xlsxwriter
+
+from ..issues import Issue, Report, column_index
+
+TABLE_COLUMNS = ("Row", "Column", "UPN", "Code", "Message")
+
+
+def table(report: Report, width: int | None = None) -> str:
+    """A plain-text table (row, column, UPN, code, message) with a summary line."""
+    lines = []
+    if report.issues:
+        rows = [(str(i.row or ""), i.column or "", i.upn or "", _code(i), i.message) for i in report.issues]
+        widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(TABLE_COLUMNS[:-1])]
+        width = width or shutil.get_terminal_size((120, 20)).columns
+        head = "  ".join(h.ljust(w) for h, w in zip(TABLE_COLUMNS, widths)) + "  " + TABLE_COLUMNS[-1]
+        lines += [head, "-" * min(len(head) + 40, width)]
+        for r in rows:
+            lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + r[-1])
+        lines.append("")
+    lines.append(summary(report))
+    return "\n".join(lines)
+
+
+def _code(issue: Issue) -> str:
+    return issue.code if issue.is_error else f"{issue.code} (warning)"
+
+
+def summary(report: Report) -> str:
+    what = report.filename or "The file"
+    errors, warnings = len(report.errors), len(report.warnings)
+    pupils = f"{report.pupils} pupil{'s' if report.pupils != 1 else ''}"
+    if errors:
+        return (f"{what}: {errors} error{'s' if errors != 1 else ''} and {warnings} warning"
+                f"{'s' if warnings != 1 else ''} ({pupils}). Fix the errors and upload again.")
+    if warnings:
+        return f"{what} is valid ({pupils}), with {warnings} warning{'s' if warnings != 1 else ''} to check."
+    return f"{what} is valid ({pupils}): no errors."
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, default=str)
+
+
+ERROR_LIST_HEADERS = ("Severity", "Sheet", "Row", "Column", "Column header", "UPN", "Value", "Code", "Message")
+
+
+def errors_xlsx(report: Report) -> bytes:
+    """The downloadable error list: one row per issue, filterable."""
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    bold = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    sheet = book.add_worksheet("Errors")
+    sheet.write_string(0, 0, summary(report))
+    for c, header in enumerate(ERROR_LIST_HEADERS):
+        sheet.write_string(2, c, header, bold)
+    for r, issue in enumerate(report.issues, 3):
+        values = (issue.severity.capitalize(), issue.sheet, issue.row, issue.column, issue.header,
+                  issue.upn, issue.value, issue.code, issue.message)
+        for c, value in enumerate(values):
+            if isinstance(value, int):
+                sheet.write_number(r, c, value)
+            elif value:
+                sheet.write_string(r, c, str(value), wrap if c == 8 else None)
+    for c, w in enumerate((9, 10, 6, 8, 22, 15, 16, 30, 90)):
+        sheet.set_column(c, c, w)
+    sheet.freeze_panes(3, 0)
+    if report.issues:
+        sheet.autofilter(2, 0, 2 + len(report.issues), len(ERROR_LIST_HEADERS) - 1)
+    book.close()
+    return out.getvalue()
+
+
+def annotated_xlsx(rows: list[list[Any]], report: Report, sheet_name: str) -> bytes:
+    """A copy of the school's sheet (values only) with each bad cell highlighted and commented,
+    plus an "Issues" sheet that links to every cell."""
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    error_fmt = book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "border": 1})
+    warn_fmt = book.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700", "border": 1})
+    date_fmt = book.add_format({"num_format": "dd/mm/yyyy"})
+    by_cell: dict[tuple[int, int], list[Issue]] = defaultdict(list)
+    for issue in report.issues:
+        if issue.row and issue.column and (issue.sheet in (None, sheet_name)):
+            by_cell[(issue.row - 1, column_index(issue.column))].append(issue)
+
+    sheet = book.add_worksheet(sheet_name)
+    for r, line in enumerate(rows):
+        for c, value in enumerate(line):
+            found = by_cell.get((r, c))
+            fmt = (error_fmt if any(i.is_error for i in found) else warn_fmt) if found else None
+            _write_value(sheet, r, c, value, fmt, date_fmt)
+    for (r, c), found in by_cell.items():
+        if r >= len(rows) or c >= len(rows[r]):
+            _write_value(sheet, r, c, "", error_fmt if any(i.is_error for i in found) else warn_fmt, date_fmt)
+        text = "\n".join(f"{i.severity.upper()} {i.code}: {i.message}" for i in found)
+        sheet.write_comment(r, c, text, {"x_scale": 3, "y_scale": 2})
+
+    issues = book.add_worksheet("Issues")
+    bold = book.add_format({"bold": True})
+    for c, header in enumerate(("Cell", "Severity", "UPN", "Code", "Message")):
+        issues.write_string(0, c, header, bold)
+    for r, issue in enumerate(report.issues, 1):
+        if issue.row and issue.column:
+            ref = f"{issue.column}{issue.row}"
+            issues.write_url(r, 0, f"internal:'{sheet_name}'!{ref}", string=ref)
+        issues.write_string(r, 1, issue.severity)
+        issues.write_string(r, 2, issue.upn or "")
+        issues.write_string(r, 3, issue.code)
+        issues.write_string(r, 4, issue.message)
+    issues.set_column(0, 3, 16)
+    issues.set_column(4, 4, 100)
+    book.close()
+    return out.getvalue()
+
+
+def _write_value(sheet, r: int, c: int, value: Any, fmt, date_fmt) -> None:
+    if isinstance(value, bool):
+        sheet.write_boolean(r, c, value, fmt)
+    elif isinstance(value, (int, float)):
+        sheet.write_number(r, c, value, fmt)
+    elif isinstance(value, (dt.datetime, dt.date)):
+        sheet.write_datetime(r, c, value if isinstance(value, dt.datetime) else
+                             dt.datetime.combine(value, dt.time()), fmt or date_fmt)
+    elif value is None or value == "":
+        if fmt is not None:
+            sheet.write_blank(r, c, None, fmt)
+    else:
+        # control characters cannot be stored in xlsx XML: show them, never write them
+        text = "".join(ch if ch >= " " or ch in "\t\n" else "?" for ch in str(value))
+        sheet.write_string(r, c, text, fmt)
