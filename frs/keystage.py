@@ -54,6 +54,11 @@ class ValueSet:
         """Values for an in-cell dropdown list, or None for no list."""
         return None
 
+    def examples(self) -> list[Any]:
+        """Some valid values, as a school would type them (demo data and the conformance kit
+        use these to fill templates). Override when there is no dropdown."""
+        return list(self.dropdown() or [])
+
     def excel_validation(self) -> dict[str, Any] | None:
         """An xlsxwriter ``data_validation`` dict for the column, or None."""
         values = self.dropdown()
