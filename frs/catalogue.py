@@ -24,3 +24,15 @@ def parse_points(text: str) -> dict[str, float]:
         grade, _, value = pair.partition("=")
         points[grade] = float(value)
     return points
+
+
+#: what schools type when a pupil has no grade: absent, pending, withdrawn, not entered.
+#: Templates record grades only (a product decision, domain.md §8.2): these cells stay blank.
+NO_RESULT_CODES = ("X", "ABS", "ABSENT", "Q", "PENDING", "W", "WITHDRAWN", "NA", "N/A", "-", "NONE", "NR")
+NO_RESULT_ADVICE = ("leave the cell blank when there is no result (absent, pending, withdrawn or not "
+                    "entered); the template records grades only.")
+
+
+def no_result_advice() -> dict[str, str]:
+    """``Choices(advice=...)`` entries for the no-result codes, shared by the key stages."""
+    return {code: NO_RESULT_ADVICE for code in NO_RESULT_CODES}

@@ -25,12 +25,14 @@ def demo_pupils(school: School, nc_year: int, year: int, count: int, seed: int =
     rng = random.Random(f"{school.dfe}-{nc_year}-{year}-{seed}")
     first, last = cohort_range(year, nc_year)
     span = (last - first).days
+    # pupils keep the UPN of the LA that allocated it; made-up schools (LA 123) borrow a real LA
+    la = school.la_code if school.la_code in upn_mod.la_codes() else "801"
     pupils = []
     for n in range(count):
         born = first + dt.timedelta(days=rng.randrange(span + 1))
-        upn = upn_mod.make(school.la_code, school.establishment_number, (year - nc_year + 1) % 100, n % 1000)
+        upn = upn_mod.make(la, school.establishment_number, (year - nc_year + 1) % 100, n % 1000)
         if n >= 1000:  # keep UPNs unique for very large demo cohorts
-            upn = upn_mod.make(school.la_code, f"{(int(school.establishment_number) + n // 1000) % 10000:04d}",
+            upn = upn_mod.make(la, f"{(int(school.establishment_number) + n // 1000) % 10000:04d}",
                                (year - nc_year + 1) % 100, n % 1000)
         pupils.append(Pupil(upn=upn, forename=rng.choice(FORENAMES), surname=rng.choice(SURNAMES),
                             date_of_birth=born, gender=rng.choice(["Female", "Male"]), nc_year=nc_year))

@@ -50,6 +50,11 @@ class ValueSet:
     def hint(self, text: str) -> str | None:
         return None
 
+    def advice(self, text: str) -> str | None:
+        """A sentence saying what to do instead, for a typed value no single code replaces
+        ("X" for absent: leave blank; "Pass" where both P1 and P2 exist). Asked after ``hint``."""
+        return None
+
     def dropdown(self) -> list[str] | None:
         """Values for an in-cell dropdown list, or None for no list."""
         return None
@@ -80,12 +85,16 @@ class Choices(ValueSet):
 
     ``hints`` maps typed near-misses (upper-case) to the code to use instead, e.g. ``{"A*": "*"}``.
     ``aliases`` maps accepted alternative spellings to their code; they are normalised silently.
+    ``advice`` maps typed values (upper-case) that no single code replaces to a sentence saying
+    what to do instead (``{"X": "leave the cell blank when there is no result."}``).
     """
 
     def __init__(self, values: Sequence[str], hints: Mapping[str, str] | None = None,
-                 aliases: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None):
+                 aliases: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
+                 advice: Mapping[str, str] | None = None):
         self.values = tuple(values)
         self.hints = {k.upper(): v for k, v in (hints or {}).items()}
+        self.advices = {k.upper(): v for k, v in (advice or {}).items()}
         self.aliases = {k.upper(): v for k, v in (aliases or {}).items()}
         #: what each code means, for the guidance sheet (``*2`` -> "Level 2 Distinction*")
         self.labels = dict(labels or {})
@@ -115,6 +124,9 @@ class Choices(ValueSet):
 
     def hint(self, text: str) -> str | None:
         return self.hints.get(text.strip().upper())
+
+    def advice(self, text: str) -> str | None:
+        return self.advices.get(text.strip().upper())
 
     def dropdown(self) -> list[str]:
         return list(self.values)
@@ -324,4 +336,7 @@ class ResultsRule(Rule):
         valid = column.values.describe() if column.values else ""
         if hint:
             return f'"{text}" is not a valid result for {column.header}: enter "{hint}" instead.'
+        advice = column.values.advice(text) if column.values else None
+        if advice:
+            return f'"{text}" is not a valid result for {column.header}: {advice}'
         return f'"{text}" is not a valid result for {column.header}. Use one of: {valid}, or leave blank.'

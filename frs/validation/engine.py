@@ -154,12 +154,13 @@ class _Run:
             return True
         row = self.ks.column_header_row
         before = len(self.report.issues)
-        moved = {h for h in expected if h in actual and actual.index(h) != expected.index(h)}
+        moved: list[str] = []
         matcher = difflib.SequenceMatcher(a=expected, b=actual, autojunk=False)
         for op, e1, e2, a1, a2 in matcher.get_opcodes():
             if op == "equal":
                 continue
             gone = [h for h in expected[e1:e2] if h not in actual]
+            moved += [h for h in expected[e1:e2] if h in actual]
             added = [(a1 + k, h) for k, h in enumerate(actual[a1:a2]) if h not in expected]
             for k in range(min(len(gone), len(added))):  # a header in place of another: renamed
                 col, text = added[k]
@@ -175,7 +176,7 @@ class _Run:
                 label = repr(text) if text else "with no header"
                 self.add("template.extra-column", f"Column {column_letter(col)} {label} is not in the template. "
                          "Remove it: results go only in the template's own columns.", row=row, col=col, value=text)
-        for name in sorted(moved, key=expected.index):
+        for name in moved:
             col = actual.index(name)
             self.add("template.reordered-columns", f"Column {name!r} has moved to column {column_letter(col)}; "
                      f"it belongs in column {column_letter(expected.index(name))}. Put the columns back in the "

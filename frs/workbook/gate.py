@@ -1,14 +1,40 @@
-"""The upload gate: checks raw bytes before any spreadsheet parser sees them (BEING WRITTEN).
+"""The upload gate: checks raw bytes before any spreadsheet parser sees them.
 
-Contract: ``check_upload(data, limits, max_columns=...)`` returns None when the file may be
-parsed, or raises :class:`UploadRejected` with an ``upload.*`` code and a message for a school
-data manager. It never parses the workbook with openpyxl or calamine.
+``check_upload(data, limits, max_columns=...)`` returns None when the file may be parsed, or
+raises :class:`UploadRejected` with an ``upload.*`` code and a message for a school data manager.
+
+It never parses the workbook with openpyxl or calamine: those libraries are what it protects.
+calamine aborts the whole process (no exception) on one cell at XFD1048576, and neither library
+caps decompressed size (security-notes.md §1 and §3.3). So the gate reads the zip's central
+directory with :mod:`zipfile`, inflates every member through a byte-capped stream, and scans the
+XML as bytes with regular expressions: fast (about a millisecond for a full 450-pupil sheet)
+and never fooled by a ``<dimension>`` element.
 """
 
 from __future__ import annotations
 
+import io
+import re
+import struct
+import zipfile
+import zlib
+from typing import NoReturn
+
 from ..config import Limits
-from ..issues import Issue
+from ..issues import Issue, column_index, column_letter
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+MIB = 1024 * 1024
+RATIO_GRACE_BYTES = 1 * MIB  # small parts legitimately compress very well; ratio-check only big ones
+MAX_SHARED_STRINGS_BYTES = 16 * MIB  # a real results file has a few hundred KiB of strings
+MAX_SHARED_STRINGS = 200_000
+CHUNK = 256 * 1024
+
+SAVE_AS = "Open it in Excel and use File > Save As > Excel Workbook (.xlsx), then upload that copy."
+MAIN_CONTENT_TYPE = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+TEXT_ENCODINGS = {b"utf-8", b"utf8", b"us-ascii", b"ascii", b"iso-8859-1", b"latin-1", b"latin1",
+                  b"windows-1252", b"cp1252"}
 
 
 class UploadRejected(Exception):
@@ -21,6 +47,447 @@ class UploadRejected(Exception):
         return Issue(code=self.code, message=self.message, plugin="frs")
 
 
+def reject(code: str, message: str) -> NoReturn:
+    raise UploadRejected(code, message)
+
+
 def check_upload(data: bytes, limits: Limits, *, max_columns: int) -> None:
-    if not data.startswith(b"PK\x03\x04"):
-        raise UploadRejected("upload.not-xlsx", "This is not an Excel .xlsx workbook.")
+    """Reject ``data`` unless it is a plain .xlsx whose cells all lie in the template's window.
+
+    ``max_columns`` is the widest sheet the caller accepts (a 1-based count of columns); rows
+    are limited by ``limits.max_rows``.
+    """
+    check_size(data, limits)
+    check_signature(data)
+    # Count central-directory records before zipfile builds an object for each of them.
+    if data.count(b"PK\x01\x02") > limits.max_members:
+        too_many_parts(limits)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            check_directory(infos, limits)
+            check_package_kind(zf, infos)
+            check_declared_sizes(infos, limits)
+            check_overlaps(data, infos, zf.start_dir)
+            check_risky_parts(infos)
+            check_content_types(zf, limits)
+            check_contents(zf, infos, limits, max_columns)
+    except UploadRejected:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
+            NotImplementedError, RuntimeError, IndexError, KeyError):
+        corrupt()
+
+
+# ---------------------------------------------------------------------- raw bytes
+
+def check_size(data: bytes, limits: Limits) -> None:
+    if not data:
+        reject("upload.empty", "The file is empty (0 bytes). Save your workbook in Excel, check that it "
+                               "opens, and upload it again.")
+    if len(data) > limits.max_upload_bytes:
+        reject("upload.too-large", f"The file is {megabytes(len(data))}; the most we accept is "
+                                   f"{megabytes(limits.max_upload_bytes)}. A results workbook is normally "
+                                   "well under 1 MB: remove pictures and extra sheets, or copy the results into "
+                                   "a fresh template, and upload again.")
+
+
+def megabytes(n: int) -> str:
+    return f"{n / MIB:.1f} MB".replace(".0 MB", " MB")
+
+
+def check_signature(data: bytes) -> None:
+    if data.startswith(ZIP_MAGIC):
+        return
+    if data.startswith(OLE2_MAGIC):
+        check_ole2(data)
+    code, what = describe_non_zip(data)
+    reject(code, what)
+
+
+def check_ole2(data: bytes) -> NoReturn:
+    """An OLE2 compound file: a password-protected workbook, an old .xls or another Office file."""
+    if "EncryptedPackage".encode("utf-16-le") in data:
+        reject("upload.encrypted", "The workbook is protected with a password, so it cannot be checked. In "
+                                   "Excel use File > Info > Protect Workbook > Encrypt with Password, delete the "
+                                   "password, save, and upload it again.")
+    if "WordDocument".encode("utf-16-le") in data:
+        reject("upload.not-xlsx", "This is an old Word document (.doc), not an Excel workbook. Upload the "
+                                  "results template saved as an Excel Workbook (.xlsx).")
+    reject("upload.old-xls", "This is an old-style Excel file (.xls). " + SAVE_AS)
+
+
+def describe_non_zip(data: bytes) -> tuple[str, str]:
+    """What a non-zip upload looks like, as (code, message)."""
+    head = data[:4096]
+    kinds = [(b"%PDF", "a PDF document"), (b"\x89PNG", "a picture (PNG)"), (b"\xff\xd8\xff", "a picture (JPEG)"),
+             (b"GIF8", "a picture (GIF)"), (b"\x1f\x8b", "a compressed (gzip) file"), (b"Rar!", "a RAR archive"),
+             (b"7z\xbc\xaf", "a 7-Zip archive"), (b"{\\rtf", "a Rich Text document"),
+             (b"PK", "a damaged or unusual zip archive")]
+    for magic, what in kinds:
+        if head.startswith(magic):
+            return "upload.not-xlsx", f"This file is {what}, not an Excel workbook. Upload the results template " \
+                                      "saved as an Excel Workbook (.xlsx)."
+    text = decode_text(head)
+    if text is None:
+        return "upload.not-xlsx", "This file is not an Excel workbook. " + SAVE_AS
+    start = text.lstrip().lower()
+    if start.startswith(("<!doctype html", "<html", "<table", "<head", "<body", "<meta")):
+        return "upload.not-xlsx", ("This file is a web page (HTML), which some systems save with an Excel "
+                                   "name; it is not an Excel workbook. " + SAVE_AS)
+    if start.startswith("<"):
+        if "urn:schemas-microsoft-com:office:spreadsheet" in start:
+            what = "an Excel 2003 XML Spreadsheet"
+        else:
+            what = "an XML file"
+        return "upload.not-xlsx", f"This file is {what}, not an Excel workbook (.xlsx). " + SAVE_AS
+    separator = csv_separator(text)
+    if separator:
+        return "upload.csv", (f"This file is {separator} text (CSV), not an Excel workbook. Copy the results into "
+                              "the Excel template we provide, save it as an Excel Workbook (.xlsx) and upload that.")
+    return "upload.not-xlsx", "This file is plain text, not an Excel workbook. Upload the results template " \
+                              "saved as an Excel Workbook (.xlsx)."
+
+
+def decode_text(head: bytes) -> str | None:
+    """``head`` as text if it looks like text, else None."""
+    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            return head[len(bom):].decode(encoding, errors="ignore")
+    if b"\x00" in head:
+        return None
+    text = head.decode("utf-8", errors="ignore") if is_utf8(head) else head.decode("cp1252", errors="replace")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n")
+    return text if controls <= len(text) // 100 else None
+
+
+def is_utf8(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a multi-byte character cut off at the end of the sample is fine
+        return exc.start >= len(head) - 3
+    return True
+
+
+def csv_separator(text: str) -> str | None:
+    """'comma-separated' etc. when the first lines share a separator, else None."""
+    lines = [line for line in text.splitlines()[:10] if line.strip()]
+    if len(lines) > 1:
+        lines = lines[:-1]  # the sample may cut the last line short
+    for sep, name in (("\t", "tab-separated"), (",", "comma-separated"), (";", "semicolon-separated")):
+        if lines and all(sep in line for line in lines):
+            return name
+    return None
+
+
+# ---------------------------------------------------------------------- the zip directory
+
+def corrupt() -> NoReturn:
+    reject("upload.corrupt", "The file is damaged or incomplete (perhaps a copy or the upload was cut short), "
+                             "so it cannot be read. Open it in Excel: if it opens, use File > Save As > Excel "
+                             "Workbook (.xlsx) and upload that copy; if not, use your last good copy.")
+
+
+def too_many_parts(limits: Limits) -> NoReturn:
+    reject("upload.too-many-parts", f"The workbook is made of more than {limits.max_members} internal parts, far "
+                                    "more than a results template needs. Copy the results into a fresh template "
+                                    "and upload that.")
+
+
+def check_directory(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
+    if len(infos) > limits.max_members:
+        too_many_parts(limits)
+    seen: set[str] = set()
+    for info in infos:
+        name = info.filename
+        parts = name.split("/")
+        if name.startswith("/") or "\\" in name or ".." in parts or "\x00" in name or re.match(r"[A-Za-z]:", name):
+            reject("upload.unsafe-part-name", f"The workbook contains a part with an unsafe name ({name[:80]!r}); "
+                                              "Excel never writes one. " + SAVE_AS)
+        # Office part names are case-insensitive, and readers disagree about which duplicate wins.
+        if name.lower() in seen:
+            reject("upload.duplicate-part", f"The workbook contains the part {name[:80]!r} twice; Excel never "
+                                            "writes that. " + SAVE_AS)
+        seen.add(name.lower())
+        if info.flag_bits & 0x1:
+            reject("upload.encrypted", "Parts of this file are protected with a password, so it cannot be "
+                                       "checked. Remove the password, save as .xlsx and upload it again.")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            reject("upload.corrupt", "The workbook is compressed in a way Excel does not use. " + SAVE_AS)
+
+
+def check_package_kind(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+    """A zip that is not an xlsx: say what it is (.ods, .docx, .xlsb...)."""
+    by_name = {info.filename.lower(): info for info in infos}
+    names = set(by_name)
+    what = None
+    if "mimetype" in names:
+        mimetype = read_capped(zf, by_name["mimetype"], 256)
+        what = ("an OpenDocument spreadsheet (.ods, as saved by LibreOffice)"
+                if b"spreadsheet" in mimetype else "an OpenDocument file")
+    elif any(n.startswith("word/") for n in names):
+        what = "a Word document (.docx)"
+    elif any(n.startswith("ppt/") for n in names):
+        what = "a PowerPoint presentation (.pptx)"
+    elif "xl/workbook.bin" in names:
+        what = "an Excel Binary Workbook (.xlsb)"
+    elif "[content_types].xml" not in names or "xl/workbook.xml" not in names:
+        what = "a zip archive (compressed folder)"
+    if what:
+        reject("upload.not-xlsx", f"This file is {what}, not an Excel workbook (.xlsx). " + SAVE_AS)
+
+
+def check_declared_sizes(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
+    # The directory's claims are checked first (cheap); the bytes actually inflated are
+    # counted again while reading, so a lying directory gains nothing.
+    if sum(info.file_size for info in infos) > limits.max_unzipped_bytes:
+        too_big_unzipped(limits)
+    for info in infos:
+        if info.file_size > RATIO_GRACE_BYTES and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            zip_bomb(info.filename)
+
+
+def too_big_unzipped(limits: Limits) -> NoReturn:
+    reject("upload.too-big-unzipped", f"The workbook unpacks to more than {megabytes(limits.max_unzipped_bytes)}, "
+                                      "far more than a results template needs. Copy the results into a fresh "
+                                      "template and upload that.")
+
+
+def zip_bomb(name: str) -> NoReturn:
+    reject("upload.zip-bomb", f"The workbook's part {name[:80]!r} is built to expand enormously when opened "
+                              "(a 'zip bomb'), so it was not opened. If you did not expect this, tell your IT "
+                              "support; otherwise copy the results into a fresh template and upload that.")
+
+
+def check_overlaps(data: bytes, infos: list[zipfile.ZipInfo], directory_start: int) -> None:
+    """Each member's data must end before the next member starts ("quoted overlap" bombs).
+
+    CPython before 3.11.8 does not check this itself (CVE-2024-0450).
+    """
+    end, name = 0, "?"
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        start, name = info.header_offset, info.filename
+        header = data[start:start + 30]
+        if len(header) < 30 or not header.startswith(ZIP_MAGIC):
+            corrupt()
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        if start < end:
+            zip_bomb(name)
+        end = start + 30 + name_len + extra_len + info.compress_size
+    if end > directory_start:
+        zip_bomb(name)
+
+
+def check_risky_parts(infos: list[zipfile.ZipInfo]) -> None:
+    for info in infos:
+        name = "/" + info.filename.lower()
+        if name.endswith("/vbaproject.bin") or "/macrosheets/" in name:
+            macros()
+        if "/externallinks/" in name or name.endswith("/connections.xml") or "/querytables/" in name:
+            external_links()
+        if "/embeddings/" in name or "activex" in name or "oleobject" in name:
+            embedded_object()
+
+
+def macros() -> NoReturn:
+    reject("upload.macros", "The workbook contains macros, which we do not accept. In Excel use File > Save As "
+                            "> Excel Workbook (.xlsx) (not 'Macro-Enabled'), then upload that copy.")
+
+
+def external_links() -> NoReturn:
+    reject("upload.external-links", "The workbook links to other files or data sources. In Excel use Data > Edit "
+                                    "Links > Break Link (and remove any data connections), save as .xlsx and "
+                                    "upload again.")
+
+
+def embedded_object() -> NoReturn:
+    reject("upload.embedded-object", "The workbook contains an embedded object or control (for example a "
+                                     "document or button inside the sheet). Delete it, save as .xlsx and upload "
+                                     "again.")
+
+
+CONTENT_TYPE_RE = re.compile(rb'ContentType\s*=\s*["\']([^"\']*)["\']')
+OVERRIDE_RE = re.compile(rb'<(?:[\w.-]+:)?Override\b([^>]*)>')
+PART_NAME_RE = re.compile(rb'PartName\s*=\s*["\']([^"\']*)["\']')
+
+
+def check_content_types(zf: zipfile.ZipFile, limits: Limits) -> None:
+    info = next(i for i in zf.infolist() if i.filename.lower() == "[content_types].xml")
+    xml = read_capped(zf, info, min(limits.max_unzipped_bytes, MIB))
+    check_xml_text(info.filename, xml)
+    for content_type in CONTENT_TYPE_RE.findall(xml):
+        kind = content_type.lower()
+        if b"macroenabled" in kind or b"vbaproject" in kind or b"macrosheet" in kind:
+            macros()
+        if b"externallink" in kind or b"connections" in kind or b"querytable" in kind:
+            external_links()
+        if b"activex" in kind or b"oleobject" in kind:
+            embedded_object()
+    main = None
+    for attributes in OVERRIDE_RE.findall(xml):
+        part = PART_NAME_RE.search(attributes)
+        if part and part.group(1).lower() == b"/xl/workbook.xml":
+            found = CONTENT_TYPE_RE.search(attributes)
+            main = found.group(1) if found else b""
+    if main is None or main.strip() != MAIN_CONTENT_TYPE:
+        what = "an Excel template (.xltx)" if main and b"template" in main else "not a standard Excel workbook"
+        reject("upload.not-xlsx", f"This file is {what}. " + SAVE_AS)
+
+
+# ---------------------------------------------------------------------- the parts' contents
+
+def read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, *, limits: Limits | None = None) -> bytearray:
+    """Inflate one member in chunks, counting the bytes actually produced, never more than ``cap``.
+
+    With ``limits``, ``cap`` is what is left of the workbook's unzipped budget, and the member's
+    real inflate ratio is checked as it grows.
+    """
+    out = bytearray()
+    with zf.open(info) as stream:
+        while chunk := stream.read(CHUNK):
+            out += chunk
+            if len(out) > cap:
+                if limits is None:
+                    corrupt()
+                too_big_unzipped(limits)
+            if limits and len(out) > RATIO_GRACE_BYTES and len(out) > limits.max_ratio * max(info.compress_size, 1):
+                zip_bomb(info.filename)
+    return out
+
+
+DTD_RE = re.compile(rb"<!(?i:doctype|entity)")
+XML_DECL_ENCODING_RE = re.compile(rb'^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["\']([^"\']*)["\']')
+SST_ROOT_RE = re.compile(rb"<(?:[\w.-]+:)?sst[\s>]")
+SHARED_STRING_RE = re.compile(rb"<(?:[\w.-]+:)?si[\s/>]")
+
+
+def check_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits, max_columns: int) -> None:
+    """Inflate every part (one at a time, within the budget) and scan it.
+
+    Every part is scanned, whatever its name: readers follow relationships, so a sheet need not
+    live in xl/worksheets/.
+    """
+    window = Window(limits.max_rows, max_columns)
+    spent = 0
+    for info in infos:
+        part = read_capped(zf, info, limits.max_unzipped_bytes - spent, limits=limits)
+        spent += len(part)
+        check_xml_text(info.filename, part)
+        if b"sheetData" in part:
+            window.check_sheet(info.filename, part)
+        if info.filename.lower().endswith("sharedstrings.xml") or SST_ROOT_RE.search(part, 0, 4096):
+            check_shared_strings(part)
+
+
+def check_xml_text(name: str, part: bytes | bytearray) -> None:
+    """No DTD (Office never writes one), and an encoding the byte scans can read."""
+    head = bytes(part[:4])
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) == 4 and b"\x00" in head and b"<" in head):
+        unusual_encoding(name)
+    declared = XML_DECL_ENCODING_RE.match(part)
+    if declared and declared.group(1).lower() not in TEXT_ENCODINGS:
+        unusual_encoding(name)
+    if DTD_RE.search(part):
+        reject("upload.dtd", f"The workbook's part {name[:80]!r} contains a document type declaration "
+                             "(<!DOCTYPE> or <!ENTITY>), which Excel never writes and which can be used to attack "
+                             "the service. " + SAVE_AS)
+
+
+def unusual_encoding(name: str) -> NoReturn:
+    reject("upload.unusual-encoding", f"The workbook's part {name[:80]!r} is stored in a text encoding Excel "
+                                      "does not use. " + SAVE_AS)
+
+
+def check_shared_strings(part: bytearray) -> None:
+    # 5 bytes is the shortest entry (<si/>), so a small table cannot hold too many of them
+    too_many = len(part) > 5 * MAX_SHARED_STRINGS and part.count(b"si") > MAX_SHARED_STRINGS and any(
+        n > MAX_SHARED_STRINGS for n, _ in enumerate(SHARED_STRING_RE.finditer(part), 1))
+    if len(part) > MAX_SHARED_STRINGS_BYTES or too_many:
+        reject("upload.too-many-strings", "The workbook holds far more text than a results template needs "
+                                          f"(more than {MAX_SHARED_STRINGS:,} different texts or "
+                                          f"{megabytes(MAX_SHARED_STRINGS_BYTES)}). Copy the results into a fresh "
+                                          "template and upload that.")
+
+
+CELL_REF_RE = re.compile(rb"([A-Z]*)([1-9]\d*)")
+TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(c|row)(?=[\s/>])([^>]*)>")
+R_ATTR_RE = re.compile(rb"""(?:^|\s)r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+class Window:
+    """Where cells may be: columns 1..max_columns, rows 1..max_rows, each cell with its own ``r``.
+
+    calamine allocates the rectangle from A1 to the farthest cell, and places cells or rows with
+    no ``r`` itself, so both are checked on every ``<c>`` and ``<row>`` in ``<sheetData>``.
+    """
+
+    def __init__(self, max_rows: int, max_columns: int):
+        self.max_rows, self.max_columns = max_rows, max_columns
+        self.last_column = column_letter(max_columns - 1)
+        self.max_cells = max_rows * max_columns
+        # For the usual layout (every tag written <c r="..." or <row r="...") one search finds any
+        # reference that lies beyond the window or is malformed: a leading 0, nothing, or anything
+        # but letters then digits. Only the rare hit is looked at again in Python.
+        self.fast_re = re.compile(rb' r="(?:' + beyond(self.last_column, "A", "Z") + rb"|[A-Z]*+(?:" +
+                                  beyond(str(max_rows), "0", "9") + rb'|0|"|\d*+[^"\d]))')
+
+    def check_sheet(self, name: str, xml: bytearray) -> None:
+        start, end = xml.find(b"sheetData"), xml.rfind(b"sheetData")
+        cells, rows = xml.count(b"<c", start, end), xml.count(b"<row", start, end)
+        usual = (xml.count(b'<c r="', start, end) == cells and xml.count(b'<row r="', start, end) == rows
+                 and xml.find(b":c", start, end) < 0 and xml.find(b":row", start, end) < 0)
+        if not usual:
+            return self.check_each_tag(name, xml, start, end)
+        if cells > self.max_cells:
+            self.too_many_cells()
+        for found in self.fast_re.finditer(xml, start, end):  # every hit raises; the loop is a safety net
+            value_start = found.start() + len(b' r="')
+            self.check_ref(name, bytes(xml[value_start: xml.find(b'"', value_start, value_start + 40)]))
+
+    def check_each_tag(self, name: str, xml: bytearray, start: int, end: int) -> None:
+        """Any prefix, attribute order or quoting: slower, so only for files Excel did not write."""
+        count = 0
+        for tag in TAG_RE.finditer(xml, start, end):
+            count += 1
+            if count > self.max_cells + self.max_rows:
+                self.too_many_cells()
+            attr = R_ATTR_RE.search(tag.group(2))
+            if attr is None:
+                self.unpositioned(name)
+            self.check_ref(name, attr.group(1) if attr.group(1) is not None else attr.group(2),
+                           cell=tag.group(1) == b"c")
+
+    def check_ref(self, name: str, value: bytes, *, cell: bool | None = None) -> None:
+        ref = CELL_REF_RE.fullmatch(value) if len(value) <= 16 else None
+        if ref is None or (cell is not None and cell != bool(ref.group(1))):
+            self.unpositioned(name)
+        letters, row = ref.group(1).decode(), int(ref.group(2))
+        if row > self.max_rows or (letters and column_index(letters) >= self.max_columns):
+            where = f"Cell {letters}{row}" if letters else f"Row {row}"
+            reject("upload.outside-template", f"{where} has something in it (a value or formatting) outside the "
+                                              f"template's area, columns A to {self.last_column} and rows 1 to "
+                                              f"{self.max_rows}. Select the columns and rows beyond the template, "
+                                              "delete them (right-click > Delete), save and upload again.")
+
+    def unpositioned(self, name: str) -> NoReturn:
+        reject("upload.unpositioned-cells", f"The sheet {name[:80]!r} has cells or rows without a proper "
+                                            "position (Excel always writes one), so it cannot be read safely. "
+                                            + SAVE_AS)
+
+    def too_many_cells(self) -> NoReturn:
+        reject("upload.too-many-cells", f"The sheet holds more cells than the template has room for "
+                                        f"({self.max_rows} rows by {self.max_columns} columns). Copy the results "
+                                        "into a fresh template and upload that.")
+
+
+def beyond(limit: str, low: str, high: str) -> bytes:
+    """A regex matching the start of any reference part that sorts after ``limit`` the way
+    Excel's column letters and row numbers do: a longer one, or a greater one of the same length.
+    """
+    first = "1" if low == "0" else low  # row numbers have no leading zero
+    options = [f"[{first}-{high}][{low}-{high}]{{{len(limit)}}}"]
+    for i, ch in enumerate(limit):
+        if ch < high:
+            rest = len(limit) - i - 1
+            options.append(re.escape(limit[:i]) + f"[{chr(ord(ch) + 1)}-{high}]" + (f"[{low}-{high}]{{{rest}}}" if rest else ""))
+    return ("(?:" + "|".join(options) + ")").encode()

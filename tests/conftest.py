@@ -1,0 +1,173 @@
+"""Shared fixtures: fresh databases (SQLite and PostgreSQL), a storage service, and a KS5 workbook
+builder that fills in results the way a school would."""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from frs import upn
+from frs.config import parse
+from frs.kernel import Kernel
+
+SCHOOL = "1231234"
+OTHER_SCHOOL = "8012000"
+KS5_OPEN_NOW = "2021-08-20T10:00"  # inside the KS5 2021 window of TEST_CONFIG
+PG_ADMIN_URL = os.environ.get("FRS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+TEST_CONFIG = """
+[plugins]
+enabled = ["ks5_alevel"]
+strict = true
+
+[[rounds]]
+id = "ks5-2021"
+key_stage = 5
+year = 2021
+opens = 2021-08-10T00:00:00
+closes = 2021-09-03T17:00:00
+reports_due = 2021-10-15
+"""
+
+
+@pytest.fixture(scope="session")
+def storage_kernel() -> Kernel:
+    import tomllib
+
+    return Kernel(parse(tomllib.loads(TEST_CONFIG)))
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "frs.toml"
+    path.write_text(TEST_CONFIG, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def _postgres_admin():
+    import psycopg
+
+    try:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc}). The test suite runs on SQLite "
+                    "and PostgreSQL: start PostgreSQL (CI's .ci/run does) or set FRS_TEST_POSTGRES.",
+                    pytrace=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path) -> str:
+    """A fresh, empty database URL per test: a SQLite file, or a new PostgreSQL database that is
+    dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'frs.db'}"
+        return
+    from sqlalchemy.engine import make_url
+
+    name = f"frs_test_{uuid.uuid4().hex[:16]}"
+    with _postgres_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    admin_url = make_url(PG_ADMIN_URL)
+    url = admin_url.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with _postgres_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def service(storage_kernel, db_url, tmp_path, monkeypatch):
+    """A storage service on a fresh database with its tables, a file store in tmp_path, and the
+    clock inside the KS5 2021 round."""
+    from frs.storage import db
+    from frs.storage.files import FileStore
+    from frs.storage.service import Service
+
+    monkeypatch.setenv("FRS_NOW", KS5_OPEN_NOW)
+    engine = db.make_engine(db_url)
+    svc = Service(storage_kernel, engine, FileStore(tmp_path / "files"))
+    svc.init_db()
+    yield svc
+    engine.dispose()
+
+
+# --------------------------------------------------------------------------- workbooks
+
+
+def ks5_pupil(n: int, school_dfe: str = SCHOOL, **changes) -> dict:
+    """A valid Year 13 pupil of 2021 (column id -> value), the n-th of the school."""
+    values = {"organisation": "Test School", "dfe_number": school_dfe, "key_stage": 5, "nc_year": 13,
+              "upn": upn.make("801", "2000", 15, n), "forename": "Amy", "surname": "Smith",
+              "dob_day": 1 + n % 28, "dob_month": 3, "dob_year": 2003, "gender": "Female" if n % 2 else "Male"}
+    values.update(changes)
+    return values
+
+
+def make_ks5_workbook(kernel, *, school_dfe: str = SCHOOL, pupils: list[dict] | int = 3,
+                      results: dict[str, str] | None = None, year: int = 2021, tag: str | None = None) -> bytes:
+    """A filled KS5 A-level template as a school would upload it.
+
+    ``pupils`` is a count or a list of pupil dicts (see :func:`ks5_pupil`); ``results`` maps subject
+    column ids to the result every pupil gets (default: an A and a B in the first two subjects).
+    """
+    from openpyxl import Workbook
+
+    ks = kernel.keystage("ks5_alevel")
+    columns = kernel.columns(ks)
+    pupil_width = sum(1 for c in columns if c.plugin == "frs")
+    subjects = [c for c in columns if c.kind == "result"]
+    if results is None:
+        results = {subjects[0].id: "A", subjects[1].id: "B"}
+    if isinstance(pupils, int):
+        pupils = [ks5_pupil(n, school_dfe) for n in range(1, pupils + 1)]
+    book = Workbook()
+    sheet = book.active
+    sheet.title = ks.sheet_name
+    sheet.cell(1, 1, tag or ks.version_tag(year))
+    for r, header_row in enumerate(ks.header_rows, 1):
+        sheet.cell(r, pupil_width, header_row.label)
+        for c, column in enumerate(columns, 1):
+            if header_row.key in column.header_values:
+                sheet.cell(r, c, column.header_values[header_row.key])
+    for c, column in enumerate(columns, 1):
+        sheet.cell(ks.column_header_row, c, column.header)
+    for r, pupil in enumerate(pupils, ks.first_pupil_row):
+        row = {**pupil, **{k: v for k, v in results.items() if k not in pupil}}
+        for c, column in enumerate(columns, 1):
+            if row.get(column.id) not in (None, ""):
+                sheet.cell(r, c, row[column.id])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def make_ks5_with_errors(kernel, school_dfe: str = SCHOOL) -> bytes:
+    """A KS5 file with two errors: a bad gender and a result that is not an A-level grade."""
+    subjects = [c for c in kernel.columns(kernel.keystage("ks5_alevel")) if c.kind == "result"]
+    pupils = [ks5_pupil(1, school_dfe, gender="X"), ks5_pupil(2, school_dfe, **{subjects[0].id: "Z"})]
+    return make_ks5_workbook(kernel, school_dfe=school_dfe, pupils=pupils)
+
+
+MANAGER = "manager@a.sch.uk"  # Manage Data at SCHOOL
+SETUP_ONLY = "setup@a.sch.uk"  # only Setup at SCHOOL
+OTHER_MANAGER = "manager@b.sch.uk"  # Manage Data at OTHER_SCHOOL
+UNKNOWN = "nobody@nowhere.uk"
+
+
+@pytest.fixture
+def people(service):
+    """Two schools; a manager and a setup-only user at SCHOOL; a manager at OTHER_SCHOOL."""
+    service.add_school(SCHOOL, "Test School")
+    service.add_school(OTHER_SCHOOL, "Other School")
+    service.add_user(MANAGER, SCHOOL, ["manage_data"])
+    service.add_user(SETUP_ONLY, SCHOOL, ["setup"])
+    service.add_user(OTHER_MANAGER, OTHER_SCHOOL, ["manage_data", "setup"])
+    return service
