@@ -8,7 +8,7 @@ a plugin's codes start with its own plugin name (``ks5_alevel.invalid-result``).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 ERROR = "error"
 WARNING = "warning"
@@ -52,8 +52,16 @@ class Report:
     keystage: str | None = None
     pupils: int = 0
     filename: str | None = None
-    #: rows as read (pupil rows only), for storage and reports; not serialised to JSON
-    records: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: builds the pupil records on first use (validation alone never pays for them)
+    records_factory: Callable[[], list[dict[str, Any]]] | None = field(default=None, repr=False)
+    _records: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Pupil rows as plain values, for storage and analysis; not serialised to JSON."""
+        if self._records is None:
+            self._records = self.records_factory() if self.records_factory else []
+        return self._records
 
     @property
     def errors(self) -> list[Issue]:

@@ -241,9 +241,13 @@ class Table:
     school_dfe: str
     round: "Round | None" = None
 
-    def column_values(self, column_id: str) -> list[Any]:
-        i = self.index[column_id]
-        return [r[i] if i < len(r) else None for r in self.rows]
+    _by_column: list[tuple[Any, ...]] | None = field(default=None, repr=False)
+
+    def column_values(self, column_id: str) -> tuple[Any, ...]:
+        """Every pupil's value in one column (rows are padded to the template width)."""
+        if self._by_column is None:
+            self._by_column = list(zip(*self.rows))  # one transpose serves every rule
+        return self._by_column[self.index[column_id]]
 
     def cell(self, row: int, column_id: str) -> Any:
         r = self.rows[row]

@@ -111,7 +111,7 @@ class _Run:
             return
         self.report.pupils = len(table.rows)
         self.run_rules(table)
-        self.report.records = records(table)
+        self.report.records_factory = lambda: records(table)
 
     def check_filename(self) -> None:
         if self.round is None or not self.filename:
@@ -209,6 +209,7 @@ class _Run:
         start = self.ks.first_pupil_row - 1
         pupil_rows, numbers = [], []
         limit = self.kernel.config.limits.max_cell_chars
+        lines = []
         for n, line in enumerate(rows[start:], start + 1):
             cells = line[:width]
             if not any(v != "" and v is not None for v in cells):
@@ -219,9 +220,10 @@ class _Run:
                 cells = cells + [""] * (width - len(cells))
             pupil_rows.append(cells)
             numbers.append(n)
-            self.check_cells(line, n, limit)
-            if any(v != "" and v is not None for v in line[width:]):
+            lines.append(line)
+            if len(line) > width and any(v != "" and v is not None for v in line[width:]):
                 self.outside(line, width, n)
+        self.check_cells(lines, numbers, limit)
         if not pupil_rows:
             self.add("template.no-pupils", "The template has no pupils in it. Enter one row per pupil, starting at "
                      f"row {self.ks.first_pupil_row}, then upload it again.")
@@ -240,21 +242,21 @@ class _Run:
         self.add("template.data-outside-columns", f"Cell {column_letter(col)}{n} holds data outside the template's "
                  "columns. Remove it: results go only in the template's own columns.", row=n, col=col, value=line[col])
 
-    def check_cells(self, line: list[Any], n: int, limit: int) -> None:
-        texts = [v for v in line if isinstance(v, str)]
-        joined = "".join(texts)
-        if not CONTROL_RE.search(joined) and max(map(len, texts), default=0) <= limit:
-            return
-        for col, value in enumerate(line):
-            if not isinstance(value, str):
-                continue
-            if CONTROL_RE.search(value):
-                self.add("cell.control-characters", "This cell holds invisible control characters (often from "
-                         "copying out of another system). Retype the value.", row=n, col=col,
-                         value=CONTROL_RE.sub("?", value))
-            elif len(value) > limit:
-                self.add("cell.too-long", f"This cell holds {len(value)} characters; no value in the template needs "
-                         f"more than {limit}.", row=n, col=col, value=value[:50])
+    def check_cells(self, lines: list[list[Any]], numbers: list[int], limit: int) -> None:
+        texts = [v for line in lines for v in line if v.__class__ is str]
+        if not CONTROL_RE.search("".join(texts)) and max(map(len, texts), default=0) <= limit:
+            return  # the usual case, decided in one pass
+        for line, n in zip(lines, numbers):
+            for col, value in enumerate(line):
+                if not isinstance(value, str):
+                    continue
+                if CONTROL_RE.search(value):
+                    self.add("cell.control-characters", "This cell holds invisible control characters (often from "
+                             "copying out of another system). Retype the value.", row=n, col=col,
+                             value=CONTROL_RE.sub("?", value))
+                elif len(value) > limit:
+                    self.add("cell.too-long", f"This cell holds {len(value)} characters; no value in the template "
+                             f"needs more than {limit}.", row=n, col=col, value=value[:50])
 
     def run_rules(self, table: Table) -> None:
         for rule in self.kernel.rules(self.ks):

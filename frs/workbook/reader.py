@@ -17,15 +17,19 @@ class Workbook:
         try:
             self._book = CalamineWorkbook.from_filelike(io.BytesIO(data))
             self.sheet_names: list[str] = list(self._book.sheet_names)
+            self._rows: dict[str, list[list[Any]]] = {}
         except Exception as exc:  # calamine raises several types for broken packages
             raise UploadRejected("upload.unreadable",
                                  "The workbook could not be read (it may be damaged). Open it in Excel, "
                                  f"save it again as .xlsx and upload that copy. ({type(exc).__name__})") from None
 
     def rows(self, sheet: str) -> list[list[Any]]:
-        """All rows of ``sheet``, indexed from A1 (blank cells are '')."""
+        """All rows of ``sheet``, indexed from A1 (blank cells are ''). Read once, then cached."""
+        if sheet in self._rows:
+            return self._rows[sheet]
         try:
-            return self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+            rows = self._rows[sheet] = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+            return rows
         except Exception as exc:
             raise UploadRejected("upload.unreadable",
                                  f"Sheet {sheet!r} could not be read (it may be damaged). Open the file in "
