@@ -109,17 +109,22 @@ def test_a_failed_commit_leaves_an_orphan_file_never_a_row(people, storage_kerne
 
 def test_a_database_error_while_saving_pupil_records_rolls_back_the_whole_upload(people, storage_kernel, monkeypatch):
     data = make_ks5_workbook(storage_kernel)
+    real_execute = Session.execute
 
-    def broken(upload_id, record):
-        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+    def execute(self, statement, *args, **kwargs):
+        if getattr(statement, "table", None) is not None and statement.table.name == "pupilrecord":
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return real_execute(self, statement, *args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr("frs.storage.service._record_row", broken)
+        patch.setattr(Session, "execute", execute)
         with pytest.raises(StorageFailed):
             people.upload(MANAGER, data, "a.xlsx")
-    assert_nothing_half_stored(people)
+    assert_nothing_half_stored(people)  # the upload row and its issues went with the failed insert
+    assert [p.name for p in stored_paths(people)] == [files.sha256_of(data)]  # an orphan, swept later
     assert_failure_audited(people)
     people.sweep(older_than_seconds=0)
+    assert stored_paths(people) == []
     assert_retry_works(people, data)
 
 

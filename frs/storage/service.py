@@ -294,7 +294,8 @@ class Service:
         audit = _Attempt(actor, "upload", school_dfe, sha256=sha256_of(data), size=len(data))
         try:
             if confirm and not accept_terms:
-                raise Refused(TERMS_REFUSAL, code="terms")
+                raise Refused("Uploading and confirming in one step needs the terms and conditions accepted "
+                              "(add --accept-terms). Nothing was stored.", code="terms")
             with self._session() as s:
                 user, school = self._upload_school(s, actor, school_dfe)
             audit.school_dfe = school.dfe
@@ -360,6 +361,10 @@ class Service:
         # The file is written while the school row is locked, so a concurrent delete of the same
         # bytes cannot remove it between the write and the commit. File first, row second:
         # a failure in between leaves an orphan file for the sweeper, never a row without a file.
+        # pupil records only for clean files: nothing is reported from a file with errors, and
+        # holding less pupil data is the safer default (the file itself can be downloaded).
+        # Built before the lock is taken, so the lock is held only for the writes.
+        records = [_record_row(0, r) for r in report.records] if report.valid else []
         now = clock.now()
         with self._session(write=True) as s:
             self._lock_school(s, school.id)
@@ -373,10 +378,8 @@ class Service:
             s.flush()
             if report.issues:
                 s.execute(insert(UploadIssue), [_issue_row(upload.id, n, i) for n, i in enumerate(report.issues)])
-            # pupil records only for clean files: nothing is reported from a file with errors, and
-            # holding less pupil data is the safer default (the file itself can be downloaded)
-            if report.valid and report.records:
-                s.execute(insert(PupilRecord), [_record_row(upload.id, r) for r in report.records])
+            if records:
+                s.execute(insert(PupilRecord), [{**r, "upload_id": upload.id} for r in records])
             s.add(AuditEvent(at=now, actor=user.email, school_dfe=school.dfe, action="upload", upload_id=upload.id,
                              sha256=stored.sha256, size=len(data), outcome="ok",
                              reason=f"{upload.filename}: {upload.status}"))

@@ -411,6 +411,9 @@ def check_shared_strings(part: bytearray) -> None:
 
 CELL_REF_RE = re.compile(rb"([A-Z]*)([1-9]\d*)")
 TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(c|row)(?=[\s/>])([^>]*)>")
+ODD_CELL_TAG_RE = re.compile(rb'<c(?! r=")')
+ODD_ROW_TAG_RE = re.compile(rb'<row(?! r=")')
+PREFIXED_TAG_RE = re.compile(rb":(?:c|row)[\s/>]")
 R_ATTR_RE = re.compile(rb"""(?:^|\s)r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
@@ -425,24 +428,43 @@ class Window:
         self.max_rows, self.max_columns = max_rows, max_columns
         self.last_column = column_letter(max_columns - 1)
         self.max_cells = max_rows * max_columns
-        # For the usual layout (every tag written <c r="..." or <row r="...") one search finds any
-        # reference that lies beyond the window or is malformed: a leading 0, nothing, or anything
-        # but letters then digits. Only the rare hit is looked at again in Python.
-        self.fast_re = re.compile(rb' r="(?:' + beyond(self.last_column, "A", "Z") + rb"|[A-Z]*+(?:" +
-                                  beyond(str(max_rows), "0", "9") + rb'|0|"|\d*+[^"\d]))')
+        # For the usual layout (every tag written <c r="..." or <row r="...") a regex search finds
+        # any reference that lies beyond the window or is malformed (a leading 0, nothing, anything
+        # but letters then digits); the rare hit is looked at again in Python. The quick search
+        # also stops at legitimate references with as many characters as the limits (rows
+        # 1000-5000, say); from the first of those on, the exact one takes over.
+        letters, digits = len(self.last_column), len(str(max_rows))
+        same_length = beyond(self.last_column, "A", "Z", longer=False)
+        self.quick_re = re.compile(rb' r="(?:' + (same_length + b"|" if same_length else b"") +
+                                   b"[A-Z]{0,%d}+(?:\\d{0,%d}+[^\"]|[0\"]))" % (letters, digits - 1))
+        self.exact_re = re.compile(rb' r="(?:' + beyond(self.last_column, "A", "Z") + rb"|[A-Z]*+(?:" +
+                                   beyond(str(max_rows), "0", "9") + rb'|0|"|\d*+[^"\d]))')
 
     def check_sheet(self, name: str, xml: bytearray) -> None:
         start, end = xml.find(b"sheetData"), xml.rfind(b"sheetData")
-        cells, rows = xml.count(b"<c", start, end), xml.count(b"<row", start, end)
-        usual = (xml.count(b'<c r="', start, end) == cells and xml.count(b'<row r="', start, end) == rows
-                 and xml.find(b":c", start, end) < 0 and xml.find(b":row", start, end) < 0)
-        if not usual:
+        # The usual layout: every <c and <row starts with its r attribute, and no prefixed tags
+        # (a regex with a literal start scans faster here than bytes.count).
+        if ODD_CELL_TAG_RE.search(xml, start, end) or ODD_ROW_TAG_RE.search(xml, start, end) \
+                or PREFIXED_TAG_RE.search(xml, start, end):
             return self.check_each_tag(name, xml, start, end)
-        if cells > self.max_cells:
+        # <c r="A1"/> is the shortest cell: only a sheet this big can hold too many
+        if end - start > 11 * self.max_cells and xml.count(b"<c r=", start, end) > self.max_cells:
             self.too_many_cells()
-        for found in self.fast_re.finditer(xml, start, end):  # every hit raises; the loop is a safety net
-            value_start = found.start() + len(b' r="')
-            self.check_ref(name, bytes(xml[value_start: xml.find(b'"', value_start, value_start + 40)]))
+        found = self.quick_re.search(xml, start, end)
+        if found is None:
+            return
+        self.check_hit(name, xml, found.start())
+        for found in self.exact_re.finditer(xml, found.start(), end):  # each hit raises; the loop is a safety net
+            self.check_hit(name, xml, found.start())
+
+    def check_hit(self, name: str, xml: bytearray, at: int) -> None:
+        """Raise if the reference at ``at`` (pointing at ' r="') is malformed or outside the window."""
+        value_start = at + len(b' r="')
+        if xml.startswith(b"<row", at - 4):  # name the row's first cell if it has one
+            cell = xml.find(b'<c r="', value_start, xml.find(b"</row>", value_start))
+            if cell >= 0:
+                self.check_ref(name, bytes(xml[cell + 6: xml.find(b'"', cell + 6, cell + 46)]))
+        self.check_ref(name, bytes(xml[value_start: xml.find(b'"', value_start, value_start + 40)]))
 
     def check_each_tag(self, name: str, xml: bytearray, start: int, end: int) -> None:
         """Any prefix, attribute order or quoting: slower, so only for files Excel did not write."""
@@ -480,14 +502,15 @@ class Window:
                                         "into a fresh template and upload that.")
 
 
-def beyond(limit: str, low: str, high: str) -> bytes:
+def beyond(limit: str, low: str, high: str, *, longer: bool = True) -> bytes:
     """A regex matching the start of any reference part that sorts after ``limit`` the way
-    Excel's column letters and row numbers do: a longer one, or a greater one of the same length.
+    Excel's column letters and row numbers do: a longer one (unless ``longer`` is False), or a
+    greater one of the same length. Empty when nothing matches.
     """
     first = "1" if low == "0" else low  # row numbers have no leading zero
-    options = [f"[{first}-{high}][{low}-{high}]{{{len(limit)}}}"]
+    options = [f"[{first}-{high}][{low}-{high}]{{{len(limit)}}}"] if longer else []
     for i, ch in enumerate(limit):
         if ch < high:
             rest = len(limit) - i - 1
             options.append(re.escape(limit[:i]) + f"[{chr(ord(ch) + 1)}-{high}]" + (f"[{low}-{high}]{{{rest}}}" if rest else ""))
-    return ("(?:" + "|".join(options) + ")").encode()
+    return ("(?:" + "|".join(options) + ")").encode() if options else b""
