@@ -3,7 +3,7 @@ builder that fills in results the way a school would."""
 
 from __future__ import annotations
 
-import io
+import datetime as dt
 import os
 import uuid
 from pathlib import Path
@@ -12,6 +12,9 @@ import pytest
 
 from frs import upn
 from frs.config import parse
+from frs.connectors import Pupil, School
+from frs.demo import fill_results
+from frs.workbook.template import build_template
 from frs.kernel import Kernel
 
 SCHOOL = "1231234"
@@ -102,58 +105,35 @@ def service(storage_kernel, db_url, tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- workbooks
 
 
-def ks5_pupil(n: int, school_dfe: str = SCHOOL, **changes) -> dict:
-    """A valid Year 13 pupil of 2021 (column id -> value), the n-th of the school."""
-    values = {"organisation": "Test School", "dfe_number": school_dfe, "key_stage": 5, "nc_year": 13,
-              "upn": upn.make("801", "2000", 15, n), "forename": "Amy", "surname": "Smith",
-              "dob_day": 1 + n % 28, "dob_month": 3, "dob_year": 2003, "gender": "Female" if n % 2 else "Male"}
-    values.update(changes)
-    return values
+def ks5_pupil(n: int) -> Pupil:
+    """A valid Year 13 pupil of 2021, the n-th of the school (Amy Smith, born March 2003)."""
+    return Pupil(upn=upn.make("801", "2000", 15, n), forename="Amy", surname="Smith",
+                 date_of_birth=dt.date(2003, 3, 1 + n % 28), gender="Female" if n % 2 else "Male")
 
 
-def make_ks5_workbook(kernel, *, school_dfe: str = SCHOOL, pupils: list[dict] | int = 3,
-                      results: dict[str, str] | None = None, year: int = 2021, tag: str | None = None) -> bytes:
-    """A filled KS5 A-level template as a school would upload it.
-
-    ``pupils`` is a count or a list of pupil dicts (see :func:`ks5_pupil`); ``results`` maps subject
-    column ids to the result every pupil gets (default: an A and a B in the first two subjects).
-    """
-    from openpyxl import Workbook
-
+def make_ks5_workbook(kernel, *, school_dfe: str = SCHOOL, pupils: int = 3, edit=None) -> bytes:
+    """A KS5 A-level template for the school with ``pupils`` pupils, filled in as a school would:
+    an A and a B in the first two subjects for everyone; ``edit(worksheet)`` may then change cells."""
     ks = kernel.keystage("ks5_alevel")
-    columns = kernel.columns(ks)
-    pupil_width = sum(1 for c in columns if c.plugin == "frs")
-    subjects = [c for c in columns if c.kind == "result"]
-    if results is None:
-        results = {subjects[0].id: "A", subjects[1].id: "B"}
-    if isinstance(pupils, int):
-        pupils = [ks5_pupil(n, school_dfe) for n in range(1, pupils + 1)]
-    book = Workbook()
-    sheet = book.active
-    sheet.title = ks.sheet_name
-    sheet.cell(1, 1, tag or ks.version_tag(year))
-    for r, header_row in enumerate(ks.header_rows, 1):
-        sheet.cell(r, pupil_width, header_row.label)
-        for c, column in enumerate(columns, 1):
-            if header_row.key in column.header_values:
-                sheet.cell(r, c, column.header_values[header_row.key])
-    for c, column in enumerate(columns, 1):
-        sheet.cell(ks.column_header_row, c, column.header)
-    for r, pupil in enumerate(pupils, ks.first_pupil_row):
-        row = {**pupil, **{k: v for k, v in results.items() if k not in pupil}}
-        for c, column in enumerate(columns, 1):
-            if row.get(column.id) not in (None, ""):
-                sheet.cell(r, c, row[column.id])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    school = School(school_dfe, "Test School")
+    template = build_template(kernel, ks, school, kernel.round_for(ks), [ks5_pupil(n) for n in range(1, pupils + 1)])
+    first = next(i for i, c in enumerate(kernel.columns(ks)) if c.kind == "result") + 1
+
+    def results(sheet):
+        for row in range(ks.first_pupil_row, ks.first_pupil_row + pupils):
+            sheet.cell(row, first).value, sheet.cell(row, first + 1).value = "A", "B"
+        if edit:
+            edit(sheet)
+
+    return fill_results(template, kernel, ks, per_pupil=0, edit=results)
 
 
 def make_ks5_with_errors(kernel, school_dfe: str = SCHOOL) -> bytes:
-    """A KS5 file with two errors: a bad gender and a result that is not an A-level grade."""
-    subjects = [c for c in kernel.columns(kernel.keystage("ks5_alevel")) if c.kind == "result"]
-    pupils = [ks5_pupil(1, school_dfe, gender="X"), ks5_pupil(2, school_dfe, **{subjects[0].id: "Z"})]
-    return make_ks5_workbook(kernel, school_dfe=school_dfe, pupils=pupils)
+    """A KS5 file with two errors: a bad gender (K4) and a result that is not an A-level grade (L5)."""
+    def mistakes(sheet):
+        sheet["K4"], sheet["L5"] = "X", "Z"
+
+    return make_ks5_workbook(kernel, school_dfe=school_dfe, pupils=2, edit=mistakes)
 
 
 MANAGER = "manager@a.sch.uk"  # Manage Data at SCHOOL

@@ -192,7 +192,7 @@ def test_a_clean_upload_keeps_its_pupil_records_and_an_errored_one_keeps_only_is
     assert count(people, UploadIssue, UploadIssue.upload_id == bad.id) == 2
     with db.session(people.engine) as s:
         record = s.exec(select(PupilRecord).where(PupilRecord.upload_id == clean.id).order_by(PupilRecord.row)).first()
-    assert record.row == 4 and record.upn == ks5_pupil(1)["upn"] and record.fields["surname"] == "Smith"
+    assert record.row == 4 and record.upn == ks5_pupil(1).upn and record.fields["surname"] == "Smith"
     assert set(record.results.values()) == {"A", "B"}
 
 
@@ -333,7 +333,7 @@ def test_the_audit_log_holds_no_pupil_data(people, storage_kernel):
     people.delete(MANAGER, view.id)
     with db.session(people.engine) as s:
         text = json.dumps([e.model_dump(mode="json") for e in s.exec(select(AuditEvent)).all()])
-    assert ks5_pupil(1)["upn"] not in text and "Smith" not in text
+    assert ks5_pupil(1).upn not in text and "Smith" not in text
 
 
 def test_the_stored_error_report_matches_the_validation(people, storage_kernel):

@@ -10,6 +10,7 @@ teachers type instead (L2D*, "Distinction*", "Level 1 Pass") gets a hint with th
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from frs import hookimpl
@@ -88,6 +89,13 @@ class GradeCodes(Choices):
         return None
 
 
+@lru_cache(maxsize=None)
+def grade_codes(results: tuple[str, ...], labels: tuple[str, ...]) -> GradeCodes:
+    """One value set per grade scale: 291 qualifications share about 15 scales, and building the
+    hint tables once per scale keeps kernel start-up fast."""
+    return GradeCodes(list(results), dict(zip(results, labels)))
+
+
 def column_id(row: dict[str, str]) -> str:
     # several syllabuses can share a QN (Art and Design endorsements): the syllabus tells them apart
     return f"{PLUGIN}.{row['qn']}" + (f"-{row['syllabus_ref']}" if row["syllabus_ref"] else "")
@@ -103,7 +111,7 @@ def help_text(row: dict[str, str], values: GradeCodes) -> str:
 
 def qualification_column(row: dict[str, str]) -> Column:
     results = split_list(row["results"])
-    values = GradeCodes(results, dict(zip(results, split_list(row["labels"]))))
+    values = grade_codes(tuple(results), tuple(split_list(row["labels"])))
     meta: dict[str, Any] = {
         "ks4_discount_code": row["ks4_discount_code"], "qn": row["qn"], "qn_formatted": row["qn_formatted"],
         "syllabus_ref": row["syllabus_ref"], "awarding_body": row["awarding_body"], "kind": row["kind"],
