@@ -1,1 +1,116 @@
-"""Commands: template_cmd (being written)."""
+"""``frs template``: write results templates for one school or many."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from ..connectors import PupilSource, School
+from ..kernel import UnknownKeyStage
+from ..workbook.template import build_template, template_filename
+from . import fail, main, pass_app
+
+DFE_RE = re.compile(r"^\d{7}$")
+
+
+@main.command("template")
+@click.option("--school", "schools", multiple=True, metavar="DFE",
+              help="The school's 7-digit DfE number (LA code + establishment number). Repeat for several schools.")
+@click.option("--schools-file", type=click.File("r", encoding="utf-8"),
+              help="A file with one DfE number per line, optionally followed by a comma and the school's "
+                   "name. Blank lines and lines starting with # are ignored.")
+@click.option("--keystage", "keystage_id", required=True, metavar="KS",
+              help="Key stage id, e.g. ks5_alevel (see `frs plugins`).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (one school only).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write each school's template into, under its standard file name.")
+@click.option("--round", "round_id", metavar="ID",
+              help="Round id (e.g. ks5-2021) or year; default: the key stage's latest round.")
+@click.option("--school-name", help="School name for the Organisation column (one school only).")
+@click.option("--source", "source_name", metavar="NAME",
+              help="Pupil source to pre-fill from (e.g. blank); default: the best available for each school.")
+@pass_app
+def template(app, schools, schools_file, keystage_id, output, output_dir, round_id, school_name, source_name):
+    """Write the results template a school downloads, pre-filled with its cohort.
+
+    The workbook has the key stage's header rows, one dropdown per result column, mistakes
+    highlighted as they are typed, protected header rows and a Guidance sheet.
+
+    \b
+    One school:   frs template --school 1231234 --keystage ks5_alevel --output t.xlsx
+    Many schools: frs template --schools-file schools.txt --keystage ks5_alevel --output-dir out/
+
+    Prints each file written. Exit status 1 if any school's template could not be made,
+    2 on a usage error.
+    """
+    targets = _schools(schools, schools_file, school_name)
+    if output and output_dir:
+        raise click.UsageError("Give either --output or --output-dir, not both.")
+    if output and len(targets) > 1:
+        raise click.UsageError("--output names one file: use --output-dir for several schools.")
+    kernel = app.kernel
+    try:
+        keystage = kernel.keystage(keystage_id)
+    except UnknownKeyStage as exc:
+        raise click.UsageError(str(exc)) from None
+    rnd = kernel.round_for(keystage, round_id)
+    source = _named_source(kernel, source_name)
+
+    failures = 0
+    with click.progressbar(targets, label="Writing templates", file=sys.stderr,
+                           hidden=len(targets) == 1) as bar:
+        for school in bar:
+            chosen = source or kernel.select_source(school, keystage)
+            try:
+                if chosen is None:
+                    raise RuntimeError("no pupil source is available for this school")
+                if not chosen.available_for(school):
+                    raise RuntimeError(f"pupil source {chosen.name!r} is not available for this school")
+                pupils = chosen.fetch_cohort(school, keystage.nc_year)
+                data = build_template(kernel, keystage, school, rnd, pupils)
+                path = output or (output_dir or Path(".")) / template_filename(keystage, rnd, school)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            except Exception as exc:  # one school's failure must not stop a bulk run
+                failures += 1
+                click.echo(f"Error: school {school.dfe}: {type(exc).__name__}: {exc}", err=True)
+                continue
+            click.echo(str(path))
+    if failures:
+        fail(f"{failures} of {len(targets)} templates could not be written (see above).")
+
+
+def _schools(dfe_numbers, schools_file, school_name) -> list[School]:
+    entries = [(dfe, school_name) for dfe in dfe_numbers]
+    if schools_file is not None:
+        for line in schools_file:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                dfe, _, name = line.partition(",")
+                entries.append((dfe.strip(), name.strip() or None))
+    if not entries:
+        raise click.UsageError("Give the school with --school DFE (or several, or --schools-file).")
+    if school_name and len(entries) > 1:
+        raise click.UsageError("--school-name is for one school; put names in --schools-file instead.")
+    bad = [dfe for dfe, _ in entries if not DFE_RE.match(dfe)]
+    if bad:
+        raise click.UsageError(f"DfE number {bad[0]!r} is not 7 digits (LA code + establishment number, "
+                               "e.g. 1231234).")
+    seen: dict[str, School] = {}
+    for dfe, name in entries:
+        seen.setdefault(dfe, School(dfe=dfe, name=name or ""))
+    return list(seen.values())
+
+
+def _named_source(kernel, name: str | None) -> PupilSource | None:
+    if name is None:
+        return None
+    sources = kernel.sources
+    if name not in sources:
+        known = ", ".join(sorted(sources)) or "none enabled"
+        raise click.UsageError(f"unknown pupil source {name!r}; sources: {known}")
+    return sources[name]

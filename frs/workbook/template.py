@@ -156,9 +156,10 @@ class _TemplateWriter:
     def layout(self) -> None:
         # Column formats unlock every cell below the header rows and keep text columns as text,
         # spare rows included (a row format would override the "@" of the UPN column).
+        # (Only the template's own columns: a format on columns beyond them would stretch the
+        # sheet's dimension to column XFD.)
         for i, column in enumerate(self.columns):
             self.sheet.set_column(i, i, column.width, self.data_format(column))
-        self.sheet.set_column(len(self.columns), 16383, None, self.f_data)
         # header rows stay locked, including their empty cells
         for row in range(self.header_row):
             self.sheet.set_row(row, self.header_height(row), self.f_locked)
@@ -199,6 +200,8 @@ class _TemplateWriter:
 
     def pupil_row(self, row: int, pupil: Pupil) -> None:
         for i, column in enumerate(self.columns):
+            if column.kind == "result":
+                continue  # result columns are the school's to fill
             value = self.pupil_value(column, pupil)
             if value is None or value == "":
                 continue
@@ -209,7 +212,7 @@ class _TemplateWriter:
 
     def pupil_value(self, column: Column, pupil: Pupil) -> int | str | None:
         born = pupil.date_of_birth
-        known: dict[str, Any] = {
+        known: dict[str, Any] = {  # the kernel's pupil columns; other plugins' come from ``extra``
             "organisation": self.school.name,
             "dfe_number": self.school.dfe,
             "key_stage": self.ks.key_stage,
@@ -222,12 +225,7 @@ class _TemplateWriter:
             "dob_year": born.year if born else None,
             "gender": pupil.gender,
         }
-        if column.id in known:
-            value = known[column.id]
-        elif column.kind == "pupil":
-            value = pupil.extra.get(column.id)
-        else:
-            return None  # result columns are the school's to fill
+        value = known[column.id] if column.id in known else pupil.extra.get(column.id)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         text = cell_text(value)
@@ -288,31 +286,53 @@ class _TemplateWriter:
         if all(c in self.index for c in ("dob_day", "dob_month", "dob_year")):
             d, m, y = (column_letter(self.index[c]) for c in ("dob_day", "dob_month", "dob_year"))
             low, high = accepted_range(self.year, self.ks.nc_year)
+            # column-absolute references, so one rule colours all three cells of a bad date
             formula = dob_mistake_formula(f"${d}{first}", f"${m}{first}", f"${y}{first}", low, high)
-            for letter in (d, m, y):
-                self.highlight(f"{letter}{first}:{letter}{last}", formula)
+            self.highlight(" ".join(f"{c}{first}:{c}{last}" for c in (d, m, y)), formula)
         valid_row = next((r + 1 for r, h in enumerate(self.ks.header_rows) if h.key == VALID_RESULTS_KEY), None)
+        if valid_row is None:
+            return  # the formulas read each column's list from its "Valid Results" cell; the dropdowns still guard
+        for start, end in self.result_runs():
+            a, b = column_letter(start), column_letter(end)
+            # The list reference is row-absolute and column-relative ("L$2"), so one rule over a run
+            # of columns reads each column's own list; Excel evaluates the formula per cell.
+            formula = self.columns[start].values.excel_invalid_formula(f"{a}{first}", f"{a}${valid_row}")
+            self.highlight(f"{a}{first}:{b}{last}", formula)
+
+    def result_runs(self) -> list[tuple[int, int]]:
+        """Runs of adjacent result columns whose highlight formulas have the same shape.
+
+        One rule per run rather than per column: a KS5 sheet has one rule instead of 64, which
+        keeps the file small and the writing fast (xlsxwriter rewrites every rule's formula)."""
+        runs: list[tuple[int, int]] = []
+        shape_of_run = None
         for i, column in enumerate(self.columns):
-            # the formula reads the list from the column's "Valid Results" cell; without that row
-            # the dropdown alone guards the column
-            if column.kind != "result" or column.values is None or valid_row is None \
-                    or VALID_RESULTS_KEY not in column.header_values:
-                continue
-            letter = column_letter(i)
-            formula = column.values.excel_invalid_formula(f"{letter}{first}", f"${letter}${valid_row}")
-            if formula:
-                self.highlight(f"{letter}{first}:{letter}{last}", formula)
+            shape = None
+            if column.kind == "result" and column.values is not None and VALID_RESULTS_KEY in column.header_values:
+                shape = column.values.excel_invalid_formula("\x01", "\x02")
+            if shape and runs and shape == shape_of_run and runs[-1][1] == i - 1:
+                runs[-1] = (runs[-1][0], i)
+            elif shape:
+                runs.append((i, i))
+            shape_of_run = shape
+        return runs
 
     def highlight(self, cells: str, formula: str) -> None:
-        self.sheet.conditional_format(cells, {"type": "formula", "criteria": "=" + formula,
-                                              "format": self.f_mistake})
+        """Colour ``cells`` (one range, or several separated by spaces) where ``formula`` is TRUE;
+        ``formula`` is written for the first range's top-left cell."""
+        options = {"type": "formula", "criteria": "=" + formula, "format": self.f_mistake}
+        if " " in cells:
+            options["multi_range"] = cells
+        self.sheet.conditional_format(cells.split(" ")[0], options)
 
     def protect(self) -> None:
         # No password: protection stops accidental edits of the header rows, not a determined
-        # user. Schools may still sort, filter, format, resize and delete pupil rows.
+        # user. Schools may still sort, filter, format and resize. (Deleting rows is not offered:
+        # Excel allows it only when every cell of the row is unlocked, including those beyond the
+        # template's columns; clearing a row's cells does the same job, as blank rows are skipped.)
         self.sheet.protect("", {
             "format_cells": True, "format_columns": True, "format_rows": True,
-            "sort": True, "autofilter": True, "delete_rows": True,
+            "sort": True, "autofilter": True,
             "select_locked_cells": True, "select_unlocked_cells": True,
         })
 
@@ -394,7 +414,8 @@ class _GuidanceWriter:
             "Correct it before you upload.",
             f"4. Do not rename, move or delete columns, and do not change rows 1 to {self.ks.column_header_row}: "
             "the upload is checked against them. Leave unused columns blank.",
-            "5. You may sort and filter the pupil rows and delete a pupil's row.",
+            "5. You may sort and filter the pupil rows. To remove a pupil, clear all of their row's cells: "
+            "blank rows are ignored.",
             "6. Save the file as an Excel workbook (.xlsx), keeping its name, and upload it.",
         ]
 

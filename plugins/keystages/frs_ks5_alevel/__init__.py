@@ -7,7 +7,7 @@ The catalogue (``data/ks5_alevel.csv``) is built from the DfE lists by
 from __future__ import annotations
 
 from frs import hookimpl
-from frs.catalogue import parse_points, read_rows, split_list
+from frs.catalogue import no_result_advice, parse_points, read_rows, split_list
 from frs.keystage import Choices, Column, HeaderRow, KeyStage, ResultsRule
 
 PLUGIN = "ks5_alevel"
@@ -19,13 +19,13 @@ KEYSTAGE = KeyStage(
 )
 
 # what schools type instead of the DfE code
-HINTS = {"A*": "*", "A+": "*", "A STAR": "*", "ASTAR": "*", "X": "U", "FAIL": "U"}
+HINTS = {"A*": "*", "A+": "*", "A STAR": "*", "ASTAR": "*", "FAIL": "U", "UNGRADED": "U", "UNCLASSIFIED": "U"}
 
 
 def subject_columns() -> list[Column]:
     columns = []
     for row in read_rows(__name__, "data/ks5_alevel.csv"):
-        results = Choices(split_list(row["results"]), hints=HINTS)
+        results = Choices(split_list(row["results"]), hints=HINTS, advice=no_result_advice())
         columns.append(Column(
             id=f"{PLUGIN}.{row['discount_code']}", header=row["subject"], values=results,
             header_values={"discount_code": row["discount_code"], "valid_results": results.describe()},
