@@ -134,8 +134,9 @@ class Choices(ValueSet):
     def excel_invalid_formula(self, cell: str, valid_cell: str) -> str:
         # FIND has no wildcards, so "*" is a literal grade; the list in the header row is the
         # single source, so a formula never disagrees with what the school sees above it.
-        return (f'AND(LEN({cell})>0,ISERROR(FIND(","&UPPER(TRIM({cell}))&",",'
-                f'","&SUBSTITUTE({valid_cell}," ","")&",")))')
+        # a typed comma would match across two codes ("A,B" inside ",A,B,C,"), so it is a mistake
+        return (f'AND(LEN({cell})>0,OR(ISNUMBER(FIND(",",{cell})),ISERROR(FIND(","&UPPER(TRIM({cell}))&",",'
+                f'","&UPPER(SUBSTITUTE({valid_cell}," ",""))&","))))')
 
 
 # --------------------------------------------------------------------------- columns
@@ -174,6 +175,12 @@ class Column:
     required: bool = False
     meta: Mapping[str, Any] = field(default_factory=dict)
     plugin: str = ""
+
+
+def label_column(columns: Sequence[Column]) -> int:
+    """0-based index of the column holding the header-row labels: the last kernel pupil column.
+    The template writer puts the labels there and the validator reads them from there."""
+    return sum(1 for c in columns if c.plugin == "frs") - 1
 
 
 # --------------------------------------------------------------------------- key stages

@@ -11,7 +11,7 @@ import re
 from typing import Any, Iterable
 
 from ..issues import ERROR, Issue, Report, column_letter
-from ..keystage import Column, KeyStage, Table, cell_text
+from ..keystage import Column, KeyStage, Table, cell_text, label_column
 from ..workbook.gate import UploadRejected, check_upload
 from ..workbook.reader import Workbook
 
@@ -184,7 +184,7 @@ class _Run:
         return len(self.report.issues) == before
 
     def check_header_rows(self, rows: list[list[Any]]) -> None:
-        label_col = sum(1 for c in self.columns if c.plugin == "frs") - 1
+        label_col = label_column(self.columns)
         for r, header_row in enumerate(self.ks.header_rows):
             line = rows[r] if r < len(rows) else []
 

@@ -22,7 +22,7 @@ from ..config import Round
 from ..connectors import Pupil, School
 from ..core import accepted_range
 from ..issues import column_letter
-from ..keystage import Column, KeyStage, cell_text
+from ..keystage import Column, KeyStage, cell_text, label_column
 from ..upn import ALPHABET
 
 GUIDANCE_SHEET = "Guidance"
@@ -36,6 +36,7 @@ KERNEL_PLUGIN = "frs"
 # Excel's built-in "light red fill with dark red text", which schools recognise as "wrong"
 MISTAKE_STYLE = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
 HEADER_FILL = "#D9E1F2"
+GUIDANCE_WIDTHS = (10, 30, 60, 16, 24, 30)  # column, header, what to enter, code, valid, meaning
 
 
 def template_filename(keystage: KeyStage, round: Round | None, school: School) -> str:
@@ -55,12 +56,6 @@ def build_template(kernel, keystage: KeyStage, school: School, round: Round | No
                     max_rows=kernel.config.limits.max_rows).write()
     book.close()
     return output.getvalue()
-
-
-def label_column(columns: Sequence[Column]) -> int:
-    """0-based index of the column holding the header-row labels: the last kernel pupil column
-    (the validator reads the labels from the same place)."""
-    return sum(1 for c in columns if c.plugin == KERNEL_PLUGIN) - 1
 
 
 def _year(round: Round | None) -> int:
@@ -345,6 +340,14 @@ def _hint_text(column: Column) -> str:
     return "".join(f' Write "{code}", not {", ".join(typed)}.' for code, typed in by_code.items())
 
 
+def _advice_text(column: Column) -> str:
+    advice = getattr(column.values, "advices", None) or {}
+    by_text: dict[str, list[str]] = {}
+    for typed, text in advice.items():
+        by_text.setdefault(text, []).append(typed)
+    return " ".join(f"{', '.join(typed)}: {text[:1].upper()}{text[1:]}" for text, typed in by_text.items())
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -366,8 +369,14 @@ class _GuidanceWriter:
                                  "valign": "top"})
         self.f_wrap = add({"text_wrap": True, "valign": "top"})
 
-    def line(self, text: str, fmt=None, col: int = 0) -> None:
-        self.sheet.write_string(self.row, col, text, fmt or self.f_wrap)
+    def line(self, text: str, fmt=None) -> None:
+        """A paragraph across the sheet's columns (merged, so it wraps at the page width)."""
+        fmt = fmt or self.f_wrap
+        self.sheet.merge_range(self.row, 0, self.row, len(GUIDANCE_WIDTHS) - 1, "", fmt)
+        self.sheet.write_string(self.row, 0, text, fmt)
+        lines = math.ceil(len(text) * 1.1 / sum(GUIDANCE_WIDTHS))
+        if lines > 1:
+            self.sheet.set_row(self.row, 15 * lines)
         self.row += 1
 
     def gap(self) -> None:
@@ -375,10 +384,8 @@ class _GuidanceWriter:
 
     def write(self) -> None:
         ks = self.ks
-        self.sheet.set_column(0, 0, 10)
-        self.sheet.set_column(1, 1, 30)
-        self.sheet.set_column(2, 2, 60)
-        self.sheet.set_column(3, 5, 24)
+        for col, width in enumerate(GUIDANCE_WIDTHS):
+            self.sheet.set_column(col, col, width)
         self.line(f"{ks.title} results template: guidance", self.f_title)
         self.line(f"Template {ks.version_tag(self.year)}, made {clock.today():%d/%m/%Y}.")
         who = f"{self.school.name} (DfE number {self.school.dfe})" if self.school.name else \
@@ -445,7 +452,8 @@ class _GuidanceWriter:
             return
         self.line("Result columns", self.f_heading)
         extra = [h for h in self.ks.header_rows if h.key != VALID_RESULTS_KEY]
-        heads = ["Column", "Subject", "What to enter"] + [h.label for h in extra] + ["Valid results", "Meaning of codes"]
+        heads = (["Column", "Subject", "What to enter"] + [h.label for h in extra]
+                 + ["Valid results", "Meaning of codes"])
         rows = []
         for i, column in results:
             values = column.values
@@ -456,5 +464,6 @@ class _GuidanceWriter:
                         + [values.describe() if values is not None else "", meaning])
         self.table(heads, rows)
         tips = sorted({_hint_text(c).strip() for _, c in results} - {""})
+        tips += sorted({_advice_text(c) for _, c in results} - {""})
         for tip in tips:
             self.line(tip)

@@ -1,0 +1,217 @@
+"""KS2 (end of primary, NC year 6): test scaled scores and writing teacher assessment.
+
+A worked third-party key-stage plugin for frs. It lives outside the ``frs`` package, installs
+with pip, is found through the ``frs`` entry point ``ks2`` and uses only the public plugin API
+(:mod:`frs.keystage`, :mod:`frs.issues`, :data:`frs.hookimpl`). It stretches the kernel beyond
+dropdown grade lists: the three test columns take a scaled score from 80 to 120 *or* a test
+outcome code, so they use a custom :class:`ScaledScore` value set instead of a list.
+
+Columns (after the kernel's pupil columns):
+
+- Reading, Grammar, punctuation and spelling (GPS) and Mathematics: a scaled score 80-120
+  (100 is the expected standard), or one of the test outcome codes in :data:`TEST_CODES`;
+- Writing: the teacher-assessment code in :data:`WRITING_CODES`.
+
+The codes follow the Standards and Testing Agency's KS2 assessment and reporting arrangements
+(2022). This is an example: check them against the current arrangements before real use.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Iterator
+
+from frs import hookimpl
+from frs.issues import WARNING, Issue
+from frs.keystage import (Choices, Column, HeaderRow, KeyStage, ResultsRule, Rule, Table, ValueSet,
+                          cell_text)
+
+PLUGIN = "ks2"  # the entry-point name: rule codes start with "ks2."
+
+KEYSTAGE = KeyStage(
+    id=PLUGIN, code="KS2", key_stage=2, nc_year=6, title="KS2 tests and writing",
+    header_rows=(HeaderRow("assessment", "Assessment"), HeaderRow("valid_results", "Valid Results")),
+    filename_pattern="{year}_KS2_FRS-KS2_{dfe}.xlsx",
+    description="End of key stage 2 results for Year 6: the reading, grammar-punctuation-spelling and "
+                "mathematics test results (scaled score 80 to 120, or a test code) and the writing "
+                "teacher assessment. Blank means no result has been returned yet.",
+)
+
+LOWEST, HIGHEST = 80, 120
+
+#: test outcome codes, for a pupil with no scaled score
+TEST_CODES = {
+    "A": "absent from the test",
+    "B": "working below the standard of the test (not entered)",
+    "J": "just arrived: unable to access the test after recently arriving in England",
+    "M": "missing: the test result has not been returned",
+    "N": "took the test but did not score enough marks for a scaled score",
+    "T": "unable to access the test although working at its standard",
+    "X": "result annulled (maladministration)",
+}
+
+#: writing teacher-assessment codes
+WRITING_CODES = {
+    "GDS": "working at greater depth within the expected standard",
+    "EXS": "working at the expected standard",
+    "WTS": "working towards the expected standard",
+    "PK6": "pre-key stage: growing development of the expected standard",
+    "PK5": "pre-key stage: early development of the expected standard",
+    "PK4": "pre-key stage: foundations for the expected standard",
+    "BLW": "working below the pre-key stage standards (engagement model)",
+    "A": "absent for long periods: not enough information to assess",
+    "L": "left the school before the assessment was made",
+}
+
+# words schools type for a code
+TEST_HINTS = {"ABS": "A", "ABSENT": "A", "MISSING": "M", "BELOW": "B", "BLW": "B", "ANNULLED": "X"}
+WRITING_HINTS = {"GD": "GDS", "GREATER DEPTH": "GDS", "EX": "EXS", "EXPECTED": "EXS", "WT": "WTS",
+                 "WORKING TOWARDS": "WTS", "ABS": "A", "ABSENT": "A"}
+
+_WHOLE = re.compile(r"^[+]?\d+$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+
+
+def _code_list(codes) -> str:
+    return "," + ",".join(codes) + ","
+
+
+class ScaledScore(ValueSet):
+    """A KS2 test result: a whole-number scaled score from 80 to 120, or a test outcome code.
+
+    Accepts the score as a number (Excel stores a typed 105 as 105.0) or as text ("105", as in a
+    text-formatted cell); codes are matched case-insensitively. There is no dropdown (41 scores
+    and 7 codes would make a poor list): the template gets a custom Excel validation and a red
+    highlight formula instead.
+    """
+
+    def __init__(self, codes: dict[str, str] = TEST_CODES, hints: dict[str, str] | None = None):
+        self.codes = dict(codes)
+        self.hints = {k.upper(): v for k, v in (hints or {}).items()}
+        #: what each code means, for the guidance sheet
+        self.labels = {f"{LOWEST}-{HIGHEST}": "scaled score (100 is the expected standard)", **self.codes}
+        # values that are certainly valid, so the results rule can screen a clean column in one step
+        self.fast = frozenset([None, "", *self.codes, *range(LOWEST, HIGHEST + 1),
+                               *(float(n) for n in range(LOWEST, HIGHEST + 1)),
+                               *(str(n) for n in range(LOWEST, HIGHEST + 1))])
+
+    def describe(self) -> str:
+        return f"{LOWEST} to {HIGHEST}, " + ", ".join(self.codes)
+
+    def normalise(self, value: Any) -> str | None:
+        if isinstance(value, bool):
+            return None
+        text = cell_text(value).upper()
+        if text in self.codes:
+            return text
+        if _WHOLE.match(text) and LOWEST <= int(text) <= HIGHEST:
+            return str(int(text))
+        return None
+
+    def hint(self, text: str) -> str | None:
+        return self.hints.get(text.strip().upper())
+
+    def advice(self, text: str) -> str | None:
+        text = text.strip().upper()
+        if _NUMBER.match(text):
+            number = float(text)
+            if number != math.floor(number):
+                return f"scaled scores are whole numbers from {LOWEST} to {HIGHEST}: enter the score as reported."
+            return (f"scaled scores run from {LOWEST} to {HIGHEST}. Enter the scaled score, not the raw mark; "
+                    "for a pupil who took the test without a scaled score enter N, below the standard "
+                    "of the test B.")
+        if text in WRITING_CODES:
+            return (f"{text} is a writing teacher-assessment code; the test columns take a scaled score from "
+                    f"{LOWEST} to {HIGHEST} or a test code ({', '.join(self.codes)}).")
+        return None
+
+    def examples(self) -> list[Any]:
+        return [LOWEST, 94, 100, 108, HIGHEST, "104", "A", "b"]
+
+    def _valid_formula(self, cell: str) -> str:
+        return (f"OR(AND(ISNUMBER({cell}),{cell}=INT({cell}),{cell}>={LOWEST},{cell}<={HIGHEST}),"
+                f'ISNUMBER(FIND(","&UPPER({cell})&",","{_code_list(self.codes)}")))')
+
+    def excel_validation(self) -> dict[str, Any]:
+        # A custom formula must name the cell being checked, and a value set does not know where
+        # its column lands; INDIRECT("RC",FALSE) is "this cell" in Excel and LibreOffice alike.
+        return {"validate": "custom", "value": "=" + self._valid_formula('INDIRECT("RC",FALSE)'),
+                "ignore_blank": True}
+
+    def excel_invalid_formula(self, cell: str, valid_cell: str) -> str:
+        # Text digits count too here (a text-formatted cell holds "105"); VALUE() reads both.
+        number = f"VALUE(TRIM({cell}))"
+        in_range = f"IFERROR(AND({number}=INT({number}),{number}>={LOWEST},{number}<={HIGHEST}),FALSE)"
+        return (f"AND(LEN(TRIM({cell}))>0,NOT({in_range}),"
+                f'ISERROR(FIND(","&UPPER(TRIM({cell}))&",","{_code_list(self.codes)}")))')
+
+
+class WritingAssessment(Choices):
+    """Writing teacher-assessment codes; a number typed here is most likely a misplaced test score."""
+
+    def advice(self, text: str) -> str | None:
+        if _NUMBER.match(text.strip()):
+            return ("writing is teacher assessed, not tested: enter a code (" + ", ".join(self.values)
+                    + "), not a score.")
+        return super().advice(text)
+
+
+SCALED_SCORE = ScaledScore(hints=TEST_HINTS)
+WRITING = WritingAssessment(list(WRITING_CODES), hints=WRITING_HINTS, labels=WRITING_CODES)
+
+TESTS = (("reading", "Reading"), ("gps", "Grammar, punctuation and spelling"), ("maths", "Mathematics"))
+
+
+def columns() -> list[Column]:
+    result = [
+        Column(id=f"{PLUGIN}.{key}", header=header, values=SCALED_SCORE, width=14,
+               header_values={"assessment": "Test", "valid_results": SCALED_SCORE.describe()},
+               help=f"KS2 {header.lower()} test: the scaled score ({LOWEST}-{HIGHEST}) from the results, "
+                    "or a test code when there is no score.")
+        for key, header in TESTS
+    ]
+    result.append(Column(
+        id=f"{PLUGIN}.writing", header="Writing", values=WRITING, width=12,
+        header_values={"assessment": "Teacher assessment", "valid_results": WRITING.describe()},
+        help="KS2 writing teacher assessment: GDS, EXS or WTS, a pre-key stage code, or A / L."))
+    return result
+
+
+class TestsMissingRule(Rule):
+    """A cross-column check: writing has been assessed but no test result is in."""
+
+    code = f"{PLUGIN}.tests-missing"
+    severity = WARNING
+    description = ("A pupil with a writing assessment has a result or code for each test; three blank "
+                   "tests usually mean a row was not finished.")
+
+    def check(self, table: Table) -> Iterator[Issue]:
+        tests = [table.column_values(f"{PLUGIN}.{key}") for key, _ in TESTS]
+        writing = table.column_values(f"{PLUGIN}.writing")
+        for row, assessed in enumerate(writing):
+            if cell_text(assessed) and not any(cell_text(column[row]) for column in tests):
+                yield self.issue(
+                    table, row, f"{PLUGIN}.reading",
+                    "This pupil has a writing assessment but no reading, grammar-punctuation-spelling or "
+                    "mathematics result. Enter each test's scaled score, or its code (A absent, B working "
+                    "below the standard of the test, M missing ...).")
+
+
+@hookimpl
+def register_keystages(registry):
+    registry.add(KEYSTAGE)
+
+
+@hookimpl
+def register_template_columns(registry, keystage):
+    if keystage.id == PLUGIN:
+        for column in columns():
+            registry.add(column)
+
+
+@hookimpl
+def register_rules(registry, keystage):
+    if keystage.id == PLUGIN:
+        registry.add(ResultsRule(f"{PLUGIN}.invalid-result"))
+        registry.add(TestsMissingRule())
