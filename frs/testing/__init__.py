@@ -1,0 +1,17 @@
+"""The conformance kit for key-stage plugins (see docs/plugins.md, "Testing a plugin").
+
+A plugin author's ``tests/test_conformance.py``::
+
+    from frs.testing import get_keystage_test_class
+
+    TestMyKeyStage = get_keystage_test_class("my_keystage")
+
+The fixtures for further tests come from the opt-in pytest plugin
+``pytest_plugins = ["frs.testing.pytest_plugin"]``.
+"""
+
+from .harness import KIT_SCHOOL, KitContext, issue_keys, make_kernel
+from .keystage_suite import CHECKS, SuiteConfig, get_keystage_test_class
+
+__all__ = ["CHECKS", "KIT_SCHOOL", "KitContext", "SuiteConfig", "get_keystage_test_class", "issue_keys",
+           "make_kernel"]

@@ -31,7 +31,6 @@ VALID_RESULTS_KEY = "valid_results"
 SPARE_ROWS = 100          # blank rows below the cohort for pupils the school adds
 MIN_DATA_ROWS = 500       # ... and never fewer than this many data rows in all
 MAX_INLINE_LIST = 255     # Excel's limit on an inline dropdown list ("a,b,c")
-KERNEL_PLUGIN = "frs"
 
 # Excel's built-in "light red fill with dark red text", which schools recognise as "wrong"
 MISTAKE_STYLE = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
@@ -107,6 +106,7 @@ class _TemplateWriter:
         self.year = _year(round)
         self.index = {c.id: i for i, c in enumerate(columns)}
         self.label_col = label_column(columns)
+        self.pupil_columns: list | None = None
         # 0-based rows from here on, as xlsxwriter counts them
         self.header_row = keystage.column_header_row - 1
         self.first = keystage.first_pupil_row - 1
@@ -194,20 +194,23 @@ class _TemplateWriter:
             self.sheet.write_string(self.header_row, i, column.header, self.f_column_header)
 
     def pupil_row(self, row: int, pupil: Pupil) -> None:
-        for i, column in enumerate(self.columns):
-            if column.kind == "result":
-                continue  # result columns are the school's to fill
-            value = self.pupil_value(column, pupil)
+        if self.pupil_columns is None:  # result columns are the school's to fill
+            self.pupil_columns = [(i, c, self.data_format(c)) for i, c in enumerate(self.columns)
+                                  if c.kind != "result"]
+        known = self.known_values(pupil)
+        for i, column, fmt in self.pupil_columns:
+            value = self.pupil_value(column, known[column.id] if column.id in known else pupil.extra.get(column.id))
             if value is None or value == "":
                 continue
             if isinstance(value, int):
-                self.sheet.write_number(row, i, value, self.data_format(column))
+                self.sheet.write_number(row, i, value, fmt)
             else:
-                self.sheet.write_string(row, i, value, self.data_format(column))
+                self.sheet.write_string(row, i, value, fmt)
 
-    def pupil_value(self, column: Column, pupil: Pupil) -> int | str | None:
+    def known_values(self, pupil: Pupil) -> dict[str, Any]:
+        """The kernel's pupil columns; other plugins' pupil columns come from ``pupil.extra``."""
         born = pupil.date_of_birth
-        known: dict[str, Any] = {  # the kernel's pupil columns; other plugins' come from ``extra``
+        return {
             "organisation": self.school.name,
             "dfe_number": self.school.dfe,
             "key_stage": self.ks.key_stage,
@@ -220,7 +223,9 @@ class _TemplateWriter:
             "dob_year": born.year if born else None,
             "gender": pupil.gender,
         }
-        value = known[column.id] if column.id in known else pupil.extra.get(column.id)
+
+    @staticmethod
+    def pupil_value(column: Column, value: Any) -> int | str | None:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         text = cell_text(value)
