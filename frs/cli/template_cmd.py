@@ -30,11 +30,14 @@ DFE_RE = re.compile(r"^\d{7}$")
               help="Folder to write each school's template into, under its standard file name.")
 @click.option("--round", "round_id", metavar="ID",
               help="Round id (e.g. ks5-2021) or year; default: the key stage's latest round.")
-@click.option("--school-name", help="School name for the Organisation column (one school only).")
+@click.option("--school-name", help="School name for the Organisation column (one school only; default: the "
+                                     "name held in the database, if any).")
+@click.option("--all-schools", is_flag=True, help="Every school in the database (frs schools import/add).")
 @click.option("--source", "source_name", metavar="NAME",
               help="Pupil source to pre-fill from (e.g. blank); default: the best available for each school.")
 @pass_app
-def template(app, schools, schools_file, keystage_id, output, output_dir, round_id, school_name, source_name):
+def template(app, schools, schools_file, keystage_id, output, output_dir, round_id, school_name, all_schools,
+             source_name):
     """Write the results template a school downloads, pre-filled with its cohort.
 
     The workbook has the key stage's header rows, one dropdown per result column, mistakes
@@ -47,7 +50,12 @@ def template(app, schools, schools_file, keystage_id, output, output_dir, round_
     Prints each file written. Exit status 1 if any school's template could not be made,
     2 on a usage error.
     """
-    targets = _schools(schools, schools_file, school_name)
+    held = _held_schools(app)
+    if all_schools:
+        schools = tuple(schools) + tuple(held)
+        if not held:
+            raise click.UsageError("No schools in the database: add them with frs schools import/add.")
+    targets = [School(s.dfe, s.name or held.get(s.dfe, "")) for s in _schools(schools, schools_file, school_name)]
     if output and output_dir:
         raise click.UsageError("Give either --output or --output-dir, not both.")
     if output and len(targets) > 1:
@@ -104,6 +112,19 @@ def _schools(dfe_numbers, schools_file, school_name) -> list[School]:
     for dfe, name in entries:
         seen.setdefault(dfe, School(dfe=dfe, name=name or ""))
     return list(seen.values())
+
+
+def _held_schools(app) -> dict[str, str]:
+    """DfE number -> name of the schools in the database; empty when there is no database yet."""
+    from ..storage.db import DatabaseNotReady
+    from ..storage.service import Service
+
+    try:
+        service = Service.from_kernel(app.kernel)
+        service.check_ready()
+        return {school.dfe: school.name for school in service.schools()}
+    except DatabaseNotReady:
+        return {}
 
 
 def _named_source(kernel, name: str | None) -> PupilSource | None:
