@@ -116,9 +116,12 @@ def _schools(dfe_numbers, schools_file, school_name) -> list[School]:
 
 def _held_schools(app) -> dict[str, str]:
     """DfE number -> name of the schools in the database; empty when there is no database yet."""
-    from ..storage.db import DatabaseNotReady
+    from ..storage.db import DatabaseNotReady, database_url
     from ..storage.service import Service
 
+    url = database_url(app.kernel.config)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return {}  # no database yet: do not create one just to look
     try:
         service = Service.from_kernel(app.kernel)
         service.check_ready()
