@@ -43,6 +43,8 @@ def make_kernel(plugins: PluginsSpec, *, year: int | None = None, rounds: Iterab
         settings: ``[plugins.<name>]`` tables, as config would give them.
         strict: make a plugin failure raise instead of marking the plugin failed.
     """
+    if isinstance(plugins, str):
+        plugins = [plugins]  # a lone name, not its letters
     objects = dict(plugins) if isinstance(plugins, Mapping) else {}
     names = [] if objects else list(plugins)
     config = Config(path=None, enabled=[*names, BLANK_SOURCE], strict=strict,
@@ -64,6 +66,8 @@ def synthetic_round(key_stage: int, year: int) -> Round:
 
 def plugin_objects(plugins: PluginsSpec) -> list[str]:
     """The plugin names in a ``plugins`` argument of :func:`make_kernel`."""
+    if isinstance(plugins, str):
+        return [plugins]
     return list(plugins.keys()) if isinstance(plugins, Mapping) else list(plugins)
 
 
