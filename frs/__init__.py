@@ -4,6 +4,7 @@
 - :mod:`frs.keystage` (KeyStage, Column, HeaderRow, Choices, ValueSet, Rule, ResultsRule, Table);
 - :mod:`frs.connectors` (PupilSource, Pupil, School);
 - :mod:`frs.issues` (Issue, Report);
+- :mod:`frs.catalogue` (read_rows, split_list, parse_points: catalogue data files shipped in a plugin);
 - :mod:`frs.testing` (the conformance kit).
 """
 

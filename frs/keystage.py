@@ -40,20 +40,30 @@ class ValueSet:
     is not acceptable. ``hint`` may suggest the right code for a near-miss.
     """
 
-    #: one-line description for the guidance sheet and the "Valid Results" header row
+    #: what each code means, shown on the guidance sheet (``{"*2": "Level 2 Distinction*"}``)
+    labels: Mapping[str, str] = {}
+    #: typed near-miss (upper-case) -> the code to enter instead; shown as tips in the template
+    hints: Mapping[str, str] = {}
+    #: typed value (upper-case) -> what to do instead, when no single code replaces it
+    advices: Mapping[str, str] = {}
+    #: every accepted raw value (strings, numbers, '' and None) when the set is small and closed:
+    #: lets a whole clean column be screened with one set difference. None: check cell by cell.
+    fast: frozenset | None = None
+
     def describe(self) -> str:
+        """One-line description for the guidance sheet and the "Valid Results" header row."""
         raise NotImplementedError
 
     def normalise(self, value: Any) -> str | None:
         raise NotImplementedError
 
     def hint(self, text: str) -> str | None:
-        return None
+        return self.hints.get(text.strip().upper())
 
     def advice(self, text: str) -> str | None:
         """A sentence saying what to do instead, for a typed value no single code replaces
         ("X" for absent: leave blank; "Pass" where both P1 and P2 exist). Asked after ``hint``."""
-        return None
+        return self.advices.get(text.strip().upper())
 
     def dropdown(self) -> list[str] | None:
         """Values for an in-cell dropdown list, or None for no list."""
@@ -64,8 +74,14 @@ class ValueSet:
         use these to fill templates). Override when there is no dropdown."""
         return list(self.dropdown() or [])
 
-    def excel_validation(self) -> dict[str, Any] | None:
-        """An xlsxwriter ``data_validation`` dict for the column, or None."""
+    def excel_validation(self, cell: str) -> dict[str, Any] | None:
+        """An xlsxwriter ``data_validation`` dict for the column, or None.
+
+        ``cell`` is the relative reference of the first pupil cell of the column (e.g. ``L4``):
+        a ``custom`` formula is written for that cell and Excel shifts it down the column.
+        Messages (``input_message``, ``error_message``...) given here are kept; the template
+        writer fills in the rest.
+        """
         values = self.dropdown()
         if values is None:
             return None
@@ -121,12 +137,6 @@ class Choices(ValueSet):
 
     def normalise(self, value: Any) -> str | None:
         return self._lookup.get(cell_text(value).upper())
-
-    def hint(self, text: str) -> str | None:
-        return self.hints.get(text.strip().upper())
-
-    def advice(self, text: str) -> str | None:
-        return self.advices.get(text.strip().upper())
 
     def dropdown(self) -> list[str]:
         return list(self.values)
@@ -329,7 +339,7 @@ class ResultsRule(Rule):
             if column.kind != "result" or column.values is None or column.plugin not in owners:
                 continue
             values = table.column_values(column.id)
-            fast = getattr(column.values, "fast", None)
+            fast = column.values.fast
             if fast is not None:
                 try:
                     if not (set(values) - fast):

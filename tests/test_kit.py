@@ -182,7 +182,7 @@ def test_examples_the_value_set_rejects_fail_the_values_check():
 
 def test_a_dropdown_that_lists_other_values_fails_the_dropdowns_check():
     class ShortList(Choices):
-        def excel_validation(self):
+        def excel_validation(self, cell):
             return {"validate": "list", "source": ["P", "M"]}
 
     values = ShortList(["P", "M", "D"])

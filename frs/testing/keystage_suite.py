@@ -400,7 +400,7 @@ class KeyStageTests:
             letter = ctx.letter(column.id)
             found = by_column.get(letter, [])
             wanted = column.values.dropdown()
-            validation = column.values.excel_validation()
+            validation = column.values.excel_validation(f"{letter}{ctx.keystage.first_pupil_row}")
             if wanted is not None:
                 if len(found) != 1:
                     problems.append(f"column {letter} ({column.id}) should have one dropdown, has {len(found)}")

@@ -238,13 +238,15 @@ class _TemplateWriter:
 
     def dropdowns(self) -> None:
         for i, column in enumerate(self.columns):
-            validation = column.values.excel_validation() if column.values is not None else None
+            validation = (column.values.excel_validation(f"{column_letter(i)}{self.first + 1}")
+                          if column.values is not None else None)
             if validation is None:
                 continue
             validation = dict(validation)
             if validation.get("validate") == "list" and isinstance(validation.get("source"), list):
                 validation["source"] = self.list_source(column, validation["source"])
-            validation.update(self.validation_messages(column))
+            for key, value in self.validation_messages(column, validation.get("validate") == "list").items():
+                validation.setdefault(key, value)  # a value set's own wording wins
             self.sheet.data_validation(self.first, i, self.last, i, validation)
 
     def list_source(self, column: Column, values: list[str]) -> list[str] | str:
@@ -264,12 +266,13 @@ class _TemplateWriter:
         letter = column_letter(col)
         return f"={LISTS_SHEET}!${letter}$2:${letter}${len(values) + 1}"
 
-    def validation_messages(self, column: Column) -> dict[str, Any]:
+    def validation_messages(self, column: Column, is_list: bool) -> dict[str, Any]:
         # "stop" rather than "warning": the upload rejects anything outside the list, so letting
         # a wrong value stay only moves the error to upload time. Blank is always allowed.
         valid = column.values.describe()
         tip = _hint_text(column)
-        message = f"Choose from the list: {valid}. Leave blank for no entry.{tip}"
+        verb = "Choose from the list" if is_list else "Enter"
+        message = f"{verb}: {valid}. Leave blank for no entry.{tip}"
         return {
             "input_title": _clip(column.header, 32),
             "input_message": _clip(message, 255),
@@ -338,7 +341,7 @@ class _TemplateWriter:
 
 
 def _hint_text(column: Column) -> str:
-    hints = getattr(column.values, "hints", None) or {}
+    hints = column.values.hints
     by_code: dict[str, list[str]] = {}
     for typed, code in hints.items():
         by_code.setdefault(code, []).append(typed)
@@ -346,7 +349,7 @@ def _hint_text(column: Column) -> str:
 
 
 def _advice_text(column: Column) -> str:
-    advice = getattr(column.values, "advices", None) or {}
+    advice = column.values.advices
     by_text: dict[str, list[str]] = {}
     for typed, text in advice.items():
         by_text.setdefault(text, []).append(typed)
@@ -462,7 +465,7 @@ class _GuidanceWriter:
         rows = []
         for i, column in results:
             values = column.values
-            labels = getattr(values, "labels", None) or {}
+            labels = values.labels
             meaning = "; ".join(f"{code} = {text}" for code, text in labels.items())
             rows.append([column_letter(i), column.header, column.help]
                         + [str(column.header_values.get(h.key, "")) for h in extra]

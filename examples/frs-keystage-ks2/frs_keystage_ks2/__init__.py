@@ -133,11 +133,10 @@ class ScaledScore(ValueSet):
         return (f"OR(AND(ISNUMBER({cell}),{cell}=INT({cell}),{cell}>={LOWEST},{cell}<={HIGHEST}),"
                 f'ISNUMBER(FIND(","&UPPER({cell})&",","{_code_list(self.codes)}")))')
 
-    def excel_validation(self) -> dict[str, Any]:
-        # A custom formula must name the cell being checked, and a value set does not know where
-        # its column lands; INDIRECT("RC",FALSE) is "this cell" in Excel and LibreOffice alike.
-        return {"validate": "custom", "value": "=" + self._valid_formula('INDIRECT("RC",FALSE)'),
-                "ignore_blank": True}
+    def excel_validation(self, cell: str) -> dict[str, Any]:
+        return {"validate": "custom", "value": "=" + self._valid_formula(cell), "ignore_blank": True,
+                "error_message": f"Enter a scaled score from {LOWEST} to {HIGHEST} (whole number) or a test "
+                                 f"code: {', '.join(self.codes)}."}
 
     def excel_invalid_formula(self, cell: str, valid_cell: str) -> str:
         # Text digits count too here (a text-formatted cell holds "105"); VALUE() reads both.

@@ -35,8 +35,9 @@ def test_near_misses_get_a_code_or_advice():
 
 def test_scaled_scores_have_no_dropdown_but_an_excel_validation():
     assert SCALED_SCORE.dropdown() is None
-    validation = SCALED_SCORE.excel_validation()
+    validation = SCALED_SCORE.excel_validation("L4")
     assert validation["validate"] == "custom" and len(validation["value"]) <= 255  # Excel's formula limit
+    assert "L4" in validation["value"]
     assert "L4" in SCALED_SCORE.excel_invalid_formula("L4", "L$2")
 
 
