@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from .hookspecs import hookimpl
 from .issues import ERROR, Issue, column_letter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -361,3 +362,42 @@ class ResultsRule(Rule):
         if advice:
             return f'"{text}" is not a valid result for {column.header}: {advice}'
         return f'"{text}" is not a valid result for {column.header}. Use one of: {valid}, or leave blank.'
+
+
+# --------------------------------------------------------------------------- the common plugin
+
+
+class KeyStagePlugin:
+    """A ready-made plugin for the common case: one key stage with its own columns and rules.
+
+    In the plugin's module::
+
+        plugin = KeyStagePlugin(KEYSTAGE, columns=subject_columns)
+
+    and point the entry point at it: ``ks5_ib = "frs_keystage_ks5_ib:plugin"``. ``columns`` is
+    called when a kernel starts; ``rules`` (optional) returns the rules to register, by default one
+    :class:`ResultsRule` named ``<plugin name>.invalid-result``. A plugin that needs more hooks
+    implements them as functions instead (see docs/plugins.md).
+    """
+
+    def __init__(self, keystage: KeyStage, columns: Callable[[], Iterable[Column]],
+                 rules: Callable[[], Iterable[Rule]] | None = None):
+        self.keystage = keystage
+        self.columns = columns
+        self.rules = rules
+
+    @hookimpl
+    def register_keystages(self, registry) -> None:
+        registry.add(self.keystage)
+
+    @hookimpl
+    def register_template_columns(self, registry, keystage: KeyStage) -> None:
+        if keystage.id == self.keystage.id:
+            for column in self.columns():
+                registry.add(column)
+
+    @hookimpl
+    def register_rules(self, registry, keystage: KeyStage) -> None:
+        if keystage.id == self.keystage.id:
+            for rule in self.rules() if self.rules else [ResultsRule(f"{registry.plugin}.invalid-result")]:
+                registry.add(rule)

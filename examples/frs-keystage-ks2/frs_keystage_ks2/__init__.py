@@ -22,10 +22,9 @@ import math
 import re
 from typing import Any, Iterator
 
-from frs import hookimpl
 from frs.issues import WARNING, Issue
-from frs.keystage import (Choices, Column, HeaderRow, KeyStage, ResultsRule, Rule, Table, ValueSet,
-                          cell_text)
+from frs.keystage import (Choices, Column, HeaderRow, KeyStage, KeyStagePlugin, ResultsRule, Rule, Table,
+                          ValueSet, cell_text)
 
 PLUGIN = "ks2"  # the entry-point name: rule codes start with "ks2."
 
@@ -197,20 +196,8 @@ class TestsMissingRule(Rule):
                     "below the standard of the test, M missing ...).")
 
 
-@hookimpl
-def register_keystages(registry):
-    registry.add(KEYSTAGE)
+def rules() -> list[Rule]:
+    return [ResultsRule(f"{PLUGIN}.invalid-result"), TestsMissingRule()]
 
 
-@hookimpl
-def register_template_columns(registry, keystage):
-    if keystage.id == PLUGIN:
-        for column in columns():
-            registry.add(column)
-
-
-@hookimpl
-def register_rules(registry, keystage):
-    if keystage.id == PLUGIN:
-        registry.add(ResultsRule(f"{PLUGIN}.invalid-result"))
-        registry.add(TestsMissingRule())
+plugin = KeyStagePlugin(KEYSTAGE, columns=columns, rules=rules)

@@ -48,7 +48,7 @@ def test_a_narrower_score_set_keeps_its_own_codes():
 
 def test_installed_through_the_frs_entry_point():
     (entry,) = [ep for ep in md.entry_points(group="frs") if ep.name == "ks2"]
-    assert entry.value == "frs_keystage_ks2" and entry.dist.name == "frs-keystage-ks2"
+    assert entry.value == "frs_keystage_ks2:plugin" and entry.dist.name == "frs-keystage-ks2"
 
 
 def test_enabled_by_config_like_any_plugin(tmp_path, monkeypatch):

@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from frs import hookimpl
 from frs.catalogue import no_result_advice, parse_points, read_rows, split_list
-from frs.keystage import Choices, Column, HeaderRow, KeyStage, ResultsRule
+from frs.keystage import Choices, Column, HeaderRow, KeyStage, KeyStagePlugin
 
 PLUGIN = "ks4_gcse"
 
@@ -155,19 +154,4 @@ def subject_columns() -> list[Column]:
     return [subject_column(row) for row in read_rows(__name__, "data/ks4_gcse.csv")]
 
 
-@hookimpl
-def register_keystages(registry):
-    registry.add(KEYSTAGE)
-
-
-@hookimpl
-def register_template_columns(registry, keystage):
-    if keystage.id == PLUGIN:
-        for column in subject_columns():
-            registry.add(column)
-
-
-@hookimpl
-def register_rules(registry, keystage):
-    if keystage.id == PLUGIN:
-        registry.add(ResultsRule(f"{PLUGIN}.invalid-result"))
+plugin = KeyStagePlugin(KEYSTAGE, columns=subject_columns)

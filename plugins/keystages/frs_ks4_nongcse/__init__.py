@@ -13,9 +13,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from frs import hookimpl
 from frs.catalogue import no_result_advice, parse_points, read_rows, split_list
-from frs.keystage import Choices, Column, HeaderRow, KeyStage, ResultsRule
+from frs.keystage import Choices, Column, HeaderRow, KeyStage, KeyStagePlugin
 
 PLUGIN = "ks4_nongcse"
 
@@ -133,19 +132,4 @@ def qualification_columns() -> list[Column]:
     return [qualification_column(row) for row in read_rows(__name__, "data/ks4_nongcse.csv")]
 
 
-@hookimpl
-def register_keystages(registry):
-    registry.add(KEYSTAGE)
-
-
-@hookimpl
-def register_template_columns(registry, keystage):
-    if keystage.id == PLUGIN:
-        for column in qualification_columns():
-            registry.add(column)
-
-
-@hookimpl
-def register_rules(registry, keystage):
-    if keystage.id == PLUGIN:
-        registry.add(ResultsRule(f"{PLUGIN}.invalid-result"))
+plugin = KeyStagePlugin(KEYSTAGE, columns=qualification_columns)

@@ -6,9 +6,8 @@ The catalogue (``data/ks5_alevel.csv``) is built from the DfE lists by
 
 from __future__ import annotations
 
-from frs import hookimpl
 from frs.catalogue import no_result_advice, parse_points, read_rows, split_list
-from frs.keystage import Choices, Column, HeaderRow, KeyStage, ResultsRule
+from frs.keystage import Choices, Column, HeaderRow, KeyStage, KeyStagePlugin
 
 PLUGIN = "ks5_alevel"
 
@@ -37,19 +36,4 @@ def subject_columns() -> list[Column]:
     return columns
 
 
-@hookimpl
-def register_keystages(registry):
-    registry.add(KEYSTAGE)
-
-
-@hookimpl
-def register_template_columns(registry, keystage):
-    if keystage.id == PLUGIN:
-        for column in subject_columns():
-            registry.add(column)
-
-
-@hookimpl
-def register_rules(registry, keystage):
-    if keystage.id == PLUGIN:
-        registry.add(ResultsRule(f"{PLUGIN}.invalid-result"))
+plugin = KeyStagePlugin(KEYSTAGE, columns=subject_columns)
