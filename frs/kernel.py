@@ -42,16 +42,17 @@ class Kernel:
 
     # ------------------------------------------------------------------ contributions
 
-    def _call_each(self, hook: str, make_registry: Callable[[str], Any], **kwargs: Any) -> None:
-        """Call ``hook`` once per plugin with a registry bound to that plugin."""
+    def _call_each(self, hook: str, make_registry: Callable[[str], Any],
+                   per_plugin: Callable[[str], dict[str, Any]] | None = None, **kwargs: Any) -> None:
+        """Call ``hook`` once per plugin with a registry bound to that plugin (and any arguments
+        ``per_plugin`` gives for it, such as its own settings)."""
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
             name = impl.plugin_name
             if self.plugins.get(name) and self.plugins[name].status == "failed":
                 continue
-            registry = make_registry(name)
-            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            args = {"registry": make_registry(name), **kwargs, **(per_plugin(name) if per_plugin else {})}
             try:
-                impl.function(registry, **args) if "registry" in impl.argnames else impl.function(**args)
+                impl.function(**{k: v for k, v in args.items() if k in impl.argnames})
             except Exception as exc:
                 self._fail(name, f"failed in {hook}: {type(exc).__name__}: {exc}")
 
@@ -87,22 +88,12 @@ class Kernel:
                             lambda p: ColumnRegistry(p, self._columns[ks.id], "column"), keystage=ks)
             self._call_each("register_rules",
                             lambda p: RuleRegistry(p, self._rules[ks.id]), keystage=ks)
-        self._call_settings_hook()
+        self._call_each("register_connectors", lambda p: SourceRegistry(p, self._sources, "pupil source"),
+                        per_plugin=lambda p: {"settings": dict(self.config.plugin_settings.get(p, {}))})
         self._call_each("register_jobs", lambda p: JobRegistry(p, self._jobs, "job"))
         for info in self.plugins.values():
             if info.status == "enabled":
                 info.contributes = self._contributions_of(info.name)
-
-    def _call_settings_hook(self) -> None:
-        for impl in self.pm.hook.register_connectors.get_hookimpls():
-            name = impl.plugin_name
-            registry = SourceRegistry(name, self._sources, "pupil source")
-            settings = dict(self.config.plugin_settings.get(name, {}))
-            args = {"registry": registry, "settings": settings}
-            try:
-                impl.function(**{k: v for k, v in args.items() if k in impl.argnames})
-            except Exception as exc:
-                self._fail(name, f"failed in register_connectors: {type(exc).__name__}: {exc}")
 
     def _guard_codes(self) -> None:
         seen: dict[str, KeyStage] = {}
