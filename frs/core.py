@@ -96,7 +96,10 @@ class DfeNumberRule(Rule):
     description = "DfE number is 7 digits and is the uploading school's."
 
     def check(self, table: Table) -> Iterator[Issue]:
+        own = {table.school_dfe, float(table.school_dfe)}
         for row, value in enumerate(table.column_values("dfe_number")):
+            if value in own:
+                continue
             text = cell_text(value).replace("/", "").replace("-", "").replace(" ", "")
             if not (len(text) == 7 and text.isdigit()):
                 yield self.issue(table, row, "dfe_number", f"DfE number must be 7 digits, e.g. {table.school_dfe}.",
@@ -117,7 +120,7 @@ class KeyStageRule(Rule):
         for column_id, expected, code, label in (("key_stage", ks.key_stage, "pupil.wrong-key-stage", "Key Stage"),
                                                  ("nc_year", ks.nc_year, "pupil.wrong-nc-year", "NC Year")):
             for row, value in enumerate(table.column_values(column_id)):
-                if _whole_number(value) != expected:
+                if value != expected and _whole_number(value) != expected:
                     yield self.issue(table, row, column_id,
                                      f"{label} must be {expected} in the {ks.title} template.", code=code, value=value)
 
@@ -141,6 +144,9 @@ class UpnRule(Rule):
     def check(self, table: Table) -> Iterator[Issue]:
         clean: dict[int, str] = {}
         for row, value in enumerate(table.column_values("upn")):
+            if value.__class__ is str and upn_mod.valid(value) and value[12].isdigit():
+                clean[row] = value  # the usual case: a permanent UPN typed exactly
+                continue
             text = cell_text(value).upper()
             if not text:
                 yield self.issue(table, row, "upn", "Enter the pupil's UPN.", code="pupil.upn-missing")
@@ -175,6 +181,8 @@ class NameRule(Rule):
     def check(self, table: Table) -> Iterator[Issue]:
         for column_id, label in (("forename", "forename"), ("surname", "surname")):
             for row, value in enumerate(table.column_values(column_id)):
+                if value.__class__ is str and len(value) <= MAX_NAME and _NAME_OK.match(value):
+                    continue
                 text = cell_text(value)
                 if not text:
                     yield self.issue(table, row, column_id, f"Enter the pupil's {label}.", code="pupil.name-missing")
@@ -198,7 +206,10 @@ class DateOfBirthRule(Rule):
         if rnd is not None:
             limits = (cohort_range(rnd.year, table.keystage.nc_year), accepted_range(rnd.year, table.keystage.nc_year))
         days, months, years = (table.column_values(c) for c in ("dob_day", "dob_month", "dob_year"))
+        usual = limits[0] if limits else (dt.date(1900, 1, 1), dt.date(2100, 12, 31))
         for row in range(len(table.rows)):
+            if self.usual(days[row], months[row], years[row], usual):
+                continue
             parts = {}
             bad = False
             for column_id, value, low, high, label in (("dob_day", days[row], 1, 31, "Day"),
@@ -241,13 +252,26 @@ class DateOfBirthRule(Rule):
                                  value=years[row])
 
 
+    @staticmethod
+    def usual(day: Any, month: Any, year: Any, cohort: tuple[dt.date, dt.date]) -> bool:
+        """The common case in one step: three whole numbers making a date inside the cohort."""
+        if not (day.__class__ is float and month.__class__ is float and year.__class__ is float):
+            return False
+        if day % 1 or month % 1 or year % 1:
+            return False
+        try:
+            return cohort[0] <= dt.date(int(year), int(month), int(day)) <= cohort[1]
+        except ValueError:
+            return False
+
+
 class GenderRule(Rule):
     code = "pupil.gender-invalid"
     description = "Gender is Female or Male."
 
     def check(self, table: Table) -> Iterator[Issue]:
         for row, value in enumerate(table.column_values("gender")):
-            if GENDERS.normalise(value) is None:
+            if value not in GENDERS.values and GENDERS.normalise(value) is None:
                 text = cell_text(value)
                 hint = GENDERS.hint(text)
                 tail = f' Enter "{hint}".' if hint else ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from itertools import chain
 from typing import Any, Iterable
 
 from ..issues import ERROR, Issue, Report, column_letter
@@ -212,17 +213,15 @@ class _Run:
         lines = []
         for n, line in enumerate(rows[start:], start + 1):
             cells = line[:width]
-            if not any(v != "" and v is not None for v in cells):
-                if any(v != "" and v is not None for v in line[width:]):
-                    self.outside(line, width, n)
+            if len(line) > width and _filled(line[width:]):
+                self.outside(line, width, n)
+            if not _filled(cells):
                 continue
             if len(cells) < width:
                 cells = cells + [""] * (width - len(cells))
             pupil_rows.append(cells)
             numbers.append(n)
             lines.append(line)
-            if len(line) > width and any(v != "" and v is not None for v in line[width:]):
-                self.outside(line, width, n)
         self.check_cells(lines, numbers, limit)
         if not pupil_rows:
             self.add("template.no-pupils", "The template has no pupils in it. Enter one row per pupil, starting at "
@@ -243,7 +242,7 @@ class _Run:
                  "columns. Remove it: results go only in the template's own columns.", row=n, col=col, value=line[col])
 
     def check_cells(self, lines: list[list[Any]], numbers: list[int], limit: int) -> None:
-        texts = [v for line in lines for v in line if v.__class__ is str]
+        texts = [v for v in chain.from_iterable(lines) if v.__class__ is str]
         if not CONTROL_RE.search("".join(texts)) and max(map(len, texts), default=0) <= limit:
             return  # the usual case, decided in one pass
         for line, n in zip(lines, numbers):
@@ -267,6 +266,11 @@ class _Run:
                     code="template.rule-failed", plugin=rule.plugin,
                     message=f"Check {type(rule).__name__} of plugin {rule.plugin!r} failed ({type(exc).__name__}: "
                             f"{exc}). This is a fault in the service, not in your file: tell the service desk."))
+
+
+def _filled(cells: list[Any]) -> bool:
+    """True when any cell holds something (counted in C: this runs for every row of the sheet)."""
+    return cells.count("") + cells.count(None) < len(cells)
 
 
 def _limited(issues: Iterable[Issue], limit: int = 100_000) -> list[Issue]:
