@@ -166,3 +166,22 @@ def test_validate_survives_hostile_file(name, tmp_path: Path):
     result = json.loads(child.stdout.strip().splitlines()[-1])
     assert result["codes"] == [code]
     assert result["seconds"] < 2.0
+
+
+# ---------------------------------------------------------------------- text the validator must look at
+
+
+@pytest.mark.parametrize("text, odd", [
+    (b"<t>Smith</t>", False),
+    (b"<t>Sm\x07ith</t>", True),
+    (b"<t>Sm&#7;ith</t>", True),
+    (b"<t>Sm&#x1F;ith</t>", True),
+    (b"<t>Sm_x0007_ith</t>", True),
+    (b"<t>Tom &amp; Jerry &#233;</t>", False),
+    (b"<t>" + b"B" * 1001 + b"</t>", True),
+    (b"<t>" + b"B" * 990 + b"</t>", False),
+])
+def test_gate_tells_the_validator_when_text_needs_a_closer_look(text, odd):
+    from frs.workbook.gate import odd_text
+
+    assert odd_text(b"<sst>" + text + b"</sst>", 1000, strings=True) is odd

@@ -14,6 +14,8 @@ and never fooled by a ``<dimension>`` element.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
+from functools import lru_cache
 import re
 import struct
 import zipfile
@@ -51,12 +53,24 @@ def reject(code: str, message: str) -> NoReturn:
     raise UploadRejected(code, message)
 
 
-def check_upload(data: bytes, limits: Limits, *, max_columns: int) -> None:
+@dataclass
+class Passed:
+    """What the gate learnt on the way through a file it let pass.
+
+    ``odd_text``: some text in the workbook may hold control characters or be longer than
+    ``limits.max_cell_chars``, so the validator must look at each cell; False means it need not.
+    """
+
+    odd_text: bool = False
+
+
+def check_upload(data: bytes, limits: Limits, *, max_columns: int) -> Passed:
     """Reject ``data`` unless it is a plain .xlsx whose cells all lie in the template's window.
 
     ``max_columns`` is the widest sheet the caller accepts (a 1-based count of columns); rows
     are limited by ``limits.max_rows``.
     """
+    passed = Passed()
     check_size(data, limits)
     check_signature(data)
     # Count central-directory records before zipfile builds an object for each of them.
@@ -71,12 +85,13 @@ def check_upload(data: bytes, limits: Limits, *, max_columns: int) -> None:
             check_overlaps(data, infos, zf.start_dir)
             check_risky_parts(infos)
             check_content_types(zf, limits)
-            check_contents(zf, infos, limits, max_columns)
+            check_contents(zf, infos, limits, max_columns, passed)
     except UploadRejected:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
             NotImplementedError, RuntimeError, IndexError, KeyError):
         corrupt()
+    return passed
 
 
 # ---------------------------------------------------------------------- raw bytes
@@ -361,7 +376,8 @@ SST_ROOT_RE = re.compile(rb"<(?:[\w.-]+:)?sst[\s>]")
 SHARED_STRING_RE = re.compile(rb"<(?:[\w.-]+:)?si[\s/>]")
 
 
-def check_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits, max_columns: int) -> None:
+def check_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits, max_columns: int,
+                   passed: Passed) -> None:
     """Inflate every part (one at a time, within the budget) and scan it.
 
     Every part is scanned, whatever its name: readers follow relationships, so a sheet need not
@@ -373,10 +389,44 @@ def check_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Li
         part = read_capped(zf, info, limits.max_unzipped_bytes - spent, limits=limits)
         spent += len(part)
         check_xml_text(info.filename, part)
-        if b"sheetData" in part:
+        sheet = b"sheetData" in part
+        strings = info.filename.lower().endswith("sharedstrings.xml") or SST_ROOT_RE.search(part, 0, 4096)
+        if sheet:
             window.check_sheet(info.filename, part)
-        if info.filename.lower().endswith("sharedstrings.xml") or SST_ROOT_RE.search(part, 0, 4096):
+        if strings:
             check_shared_strings(part)
+        if (sheet or strings) and not passed.odd_text:
+            passed.odd_text = odd_text(part, limits.max_cell_chars, strings=bool(strings))
+
+
+CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f])
+# control characters written as numeric character references or as OOXML's _xHHHH_ escapes
+CONTROL_ESCAPE_RE = re.compile(
+    rb"&#(?:[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]|127));"
+    rb"|_[xX]00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])_")
+TEXT_IN_SHEET_RE = re.compile(rb'inlineStr|t="str"')
+
+
+@lru_cache(maxsize=8)
+def long_run_re(limit: int) -> re.Pattern:
+    # a text longer than the limit is a run of more than ``limit`` bytes with no tag in it;
+    # escapes (&amp;) make the raw run longer than the text, so this errs towards looking.
+    # Starting at "<" lets the search skip ahead to tags instead of trying every byte (30x faster).
+    return re.compile(rb"<[^<]{%d}" % (limit + 1))
+
+
+def odd_text(part: bytes | bytearray, limit: int, *, strings: bool) -> bool:
+    """True when a part may hold a control character or a text longer than ``limit``, so the
+    validator must look cell by cell. ``strings``: the part is a shared-strings table (a sheet
+    holds text itself only in inline or formula-result strings). C-speed scans only."""
+    if len(part.translate(None, CONTROL_BYTES)) != len(part):
+        return True
+    # literal finds are C-fast; a regex alternation here would try every byte (5x slower)
+    if (b"&#" in part or b"_x00" in part or b"_X00" in part) and CONTROL_ESCAPE_RE.search(part):
+        return True
+    if len(part) <= limit or not (strings or TEXT_IN_SHEET_RE.search(part)):
+        return False
+    return long_run_re(limit).search(part) is not None
 
 
 def check_xml_text(name: str, part: bytes | bytearray) -> None:
