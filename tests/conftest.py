@@ -3,6 +3,7 @@ builder that fills in results the way a school would."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import os
 import uuid
@@ -10,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from frs import upn
+from frs import config, upn
 from frs.config import parse
 from frs.connectors import Pupil, School
-from frs.demo import fill_results
-from frs.workbook.template import build_template
+from frs.demo import demo_pupils, fill_results
+from frs.issues import column_letter
 from frs.kernel import Kernel
+from frs.workbook.template import build_template
 
 SCHOOL = "1231234"
 OTHER_SCHOOL = "8012000"
@@ -100,6 +102,35 @@ def service(storage_kernel, db_url, tmp_path, monkeypatch):
     svc.init_db()
     yield svc
     engine.dispose()
+
+
+# --------------------------------------------------------------------------- the shipped config and data
+
+#: the DfE reference lists, in ../shared beside the clone (CI has it there too)
+REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "reference" / "data"
+
+
+def reference_rows(name: str) -> list[dict[str, str]]:
+    """Rows of one of the reference CSVs, e.g. ``reference_rows("ks4_gcse.csv")``."""
+    with open(REFERENCE_DATA / name, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="session")
+def kernel() -> Kernel:
+    """A kernel on the repository's own config (every built-in plugin and the KS2 example)."""
+    return Kernel(config.load(config.REPO_CONFIG))
+
+
+def cohort_template(kernel, keystage, school: School, pupils: int) -> bytes:
+    """The key stage's template for ``school`` with ``pupils`` made-up pupils of its current round."""
+    rnd = kernel.round_for(keystage)
+    return build_template(kernel, keystage, school, rnd, demo_pupils(school, keystage.nc_year, rnd.year, pupils))
+
+
+def letters_by_header(kernel, keystage) -> dict[str, str]:
+    """column header -> Excel column letter"""
+    return {c.header: column_letter(i) for i, c in enumerate(kernel.columns(keystage))}
 
 
 # --------------------------------------------------------------------------- workbooks

@@ -6,22 +6,16 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from conftest import cohort_template
 
 from frs import config
 from frs.cli import main
 from frs.connectors import School
-from frs.demo import demo_pupils, fill_results
-from frs.kernel import Kernel
+from frs.demo import fill_results
 from frs.validation.engine import validate
-from frs.workbook.template import build_template
 
 SCHOOL = School("8881234", "Test Academy")
 WRONG_NAME = "template.wrong-filename"
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return Kernel(config.load(config.REPO_CONFIG))
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +24,7 @@ def filled(kernel):
     out = {}
     for ks_id in ("ks4_gcse", "ks4_nongcse", "ks5_alevel"):
         ks = kernel.keystage(ks_id)
-        rnd = kernel.round_for(ks)
-        template = build_template(kernel, ks, SCHOOL, rnd, demo_pupils(SCHOOL, ks.nc_year, rnd.year, 5))
-        out[ks_id] = fill_results(template, kernel, ks, per_pupil=2)
+        out[ks_id] = fill_results(cohort_template(kernel, ks, SCHOOL, 5), kernel, ks, per_pupil=2)
     return out
 
 

@@ -3,32 +3,23 @@ hints for what schools type, points, and a generated template that validates end
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import cohort_template, letters_by_header, reference_rows
 
 from frs import config
 from frs.cli import main
 from frs.connectors import School
 from frs.core import cohort_range
-from frs.demo import demo_pupils, fill_results
-from frs.issues import column_letter
-from frs.kernel import Kernel
+from frs.demo import fill_results
 from frs.validation.engine import validate
-from frs.workbook.template import build_template, template_filename
+from frs.workbook.template import template_filename
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "data"
 SCHOOL = School("8881234", "Test Academy")  # 888: Lancashire, a real LA code
 INVALID = "ks4_gcse.invalid-result"
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return Kernel(config.load(config.REPO_CONFIG))
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +35,14 @@ def subjects(kernel, ks4):
 
 @pytest.fixture(scope="module")
 def letter(kernel, ks4):
-    """column header -> Excel column letter"""
-    return {c.header: column_letter(i) for i, c in enumerate(kernel.columns(ks4))}
+    return letters_by_header(kernel, ks4)
 
 
 @pytest.fixture(scope="module")
 def template(kernel, ks4):
-    rnd = kernel.round_for(ks4)
-    return build_template(kernel, ks4, SCHOOL, rnd, demo_pupils(SCHOOL, ks4.nc_year, rnd.year, 20))
+    return cohort_template(kernel, ks4, SCHOOL, 20)
 
 
-def reference_rows() -> list[dict[str, str]]:
-    with open(REFERENCE / "ks4_gcse.csv", newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def issues(report):
@@ -83,7 +69,7 @@ def test_key_stage_metadata_and_header_rows(ks4, kernel):
 
 
 def test_one_column_per_discount_code_and_subject_code(subjects):
-    groups = {(r["ks4_discount_code_2020"], r["original_4digit_discount_code"]) for r in reference_rows()}
+    groups = {(r["ks4_discount_code_2020"], r["original_4digit_discount_code"]) for r in reference_rows("ks4_gcse.csv")}
     assert len(subjects) == len(groups) == 59
     keys = {(c.meta["ks4_discount_code"], c.meta["subject_code"]) for c in subjects.values()}
     assert keys == groups
@@ -92,7 +78,7 @@ def test_one_column_per_discount_code_and_subject_code(subjects):
 
 def test_every_board_qualification_lands_in_exactly_one_column(subjects):
     grouped = [(q["qn"], q["syllabus_ref"]) for c in subjects.values() for q in c.meta["qualifications"]]
-    assert sorted(grouped) == sorted((r["qn"], r["syllabus_ref"]) for r in reference_rows())
+    assert sorted(grouped) == sorted((r["qn"], r["syllabus_ref"]) for r in reference_rows("ks4_gcse.csv"))
 
 
 def test_boards_share_a_subject_column_and_art_endorsements_are_separate(subjects):

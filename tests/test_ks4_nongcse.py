@@ -3,34 +3,25 @@ hints for what teachers type, points per qualification type, and an end-to-end v
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-from pathlib import Path
 
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from conftest import cohort_template, letters_by_header, reference_rows
 
 from frs import config
 from frs.cli import main
 from frs.connectors import School
-from frs.demo import demo_pupils, fill_results
-from frs.issues import column_letter
-from frs.kernel import Kernel
+from frs.demo import fill_results
 from frs.validation.engine import validate
-from frs.workbook.template import build_template, template_filename
+from frs.workbook.template import template_filename
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "data"
 SCHOOL = School("8881234", "Test Academy")
 INVALID = "ks4_nongcse.invalid-result"
 HSC = "BTEC L1/2 Tech Award Health and Social Care"
 SPORT_FIRST = "BTEC L1/2 First Award Sport"
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return Kernel(config.load(config.REPO_CONFIG))
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +37,14 @@ def quals(kernel, ks4):
 
 @pytest.fixture(scope="module")
 def letter(kernel, ks4):
-    return {c.header: column_letter(i) for i, c in enumerate(kernel.columns(ks4))}
+    return letters_by_header(kernel, ks4)
 
 
 @pytest.fixture(scope="module")
 def template(kernel, ks4):
-    rnd = kernel.round_for(ks4)
-    return build_template(kernel, ks4, SCHOOL, rnd, demo_pupils(SCHOOL, ks4.nc_year, rnd.year, 20))
+    return cohort_template(kernel, ks4, SCHOOL, 20)
 
 
-def reference_rows() -> list[dict[str, str]]:
-    with open(REFERENCE / "ks4_nongcse.csv", newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 # --------------------------------------------------------------------------- the key stage
@@ -80,7 +67,7 @@ def test_key_stage_metadata_and_header_rows(ks4):
 
 
 def test_one_column_per_qualification_with_unique_ids_and_headers(quals):
-    rows = reference_rows()
+    rows = reference_rows("ks4_nongcse.csv")
     assert len(quals) == len(rows) == 291
     assert len({c.id for c in quals.values()}) == 291
     assert {(c.meta["qn"], c.meta["syllabus_ref"]) for c in quals.values()} == \

@@ -9,11 +9,12 @@ import json
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from conftest import cohort_template
 
 from frs import config
 from frs.cli import main
 from frs.connectors import School
-from frs.demo import demo_pupils, fill_results
+from frs.demo import fill_results
 from frs.issues import column_letter
 from frs.kernel import Kernel
 from frs.validation import render
@@ -24,19 +25,13 @@ SCHOOL = School("1231234", "Test Academy")
 
 
 @pytest.fixture(scope="module")
-def kernel():
-    return Kernel(config.load(config.REPO_CONFIG))
-
-
-@pytest.fixture(scope="module")
 def ks5(kernel):
     return kernel.keystage("ks5_alevel")
 
 
 @pytest.fixture(scope="module")
 def template(kernel, ks5):
-    rnd = kernel.round_for(ks5)
-    return build_template(kernel, ks5, SCHOOL, rnd, demo_pupils(SCHOOL, ks5.nc_year, rnd.year, 12))
+    return cohort_template(kernel, ks5, SCHOOL, 12)
 
 
 @pytest.fixture(scope="module")
@@ -282,10 +277,11 @@ def test_control_characters_and_overlong_text(kernel, ks5, template, col):
 
 
 def test_a_crashing_plugin_rule_is_reported_not_raised(ks5, template):
+    import types
+
     from frs import hookimpl
     from frs.config import Config
     from frs.keystage import Rule
-    import types
 
     class Broken(Rule):
         code = "crashy.boom"
