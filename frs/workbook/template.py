@@ -340,20 +340,22 @@ class _TemplateWriter:
         })
 
 
+def _typed_by_target(mapping: dict[str, str]) -> dict[str, list[str]]:
+    """{typed: target} -> {target: [typed, ...]}, so each target is explained once."""
+    grouped: dict[str, list[str]] = {}
+    for typed, target in mapping.items():
+        grouped.setdefault(target, []).append(typed)
+    return grouped
+
+
 def _hint_text(column: Column) -> str:
-    hints = column.values.hints
-    by_code: dict[str, list[str]] = {}
-    for typed, code in hints.items():
-        by_code.setdefault(code, []).append(typed)
-    return "".join(f' Write "{code}", not {", ".join(typed)}.' for code, typed in by_code.items())
+    return "".join(f' Write "{code}", not {", ".join(typed)}.'
+                   for code, typed in _typed_by_target(column.values.hints).items())
 
 
 def _advice_text(column: Column) -> str:
-    advice = column.values.advices
-    by_text: dict[str, list[str]] = {}
-    for typed, text in advice.items():
-        by_text.setdefault(text, []).append(typed)
-    return " ".join(f"{', '.join(typed)}: {text[:1].upper()}{text[1:]}" for text, typed in by_text.items())
+    return " ".join(f"{', '.join(typed)}: {text[:1].upper()}{text[1:]}"
+                    for text, typed in _typed_by_target(column.values.advices).items())
 
 
 def _clip(text: str, limit: int) -> str:
