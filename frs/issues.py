@@ -14,6 +14,15 @@ ERROR = "error"
 WARNING = "warning"
 
 
+_CONTROL = {c: "?" for c in [*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f]}
+
+
+def shown_value(text: str, limit: int = 200) -> str:
+    """A cell's text as an issue shows it: control characters made visible as "?" (they cannot
+    go into xlsx XML, and PostgreSQL refuses NUL), and cut to ``limit`` characters."""
+    return text[:limit].translate(_CONTROL)
+
+
 @dataclass(frozen=True, slots=True)
 class Issue:
     """One finding, located the way a school data manager sees the sheet.
@@ -32,6 +41,13 @@ class Issue:
     upn: str | None = None
     value: str | None = None
     plugin: str = "frs"
+
+    def __post_init__(self) -> None:
+        # whatever a plugin puts in an issue is stored (PostgreSQL refuses NUL) and written to
+        # xlsx (which cannot hold control characters), so make them visible here, once
+        if self.value is not None:
+            object.__setattr__(self, "value", shown_value(str(self.value)))
+        object.__setattr__(self, "message", self.message.translate(_CONTROL))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

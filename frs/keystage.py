@@ -314,7 +314,7 @@ class Rule:
             column=column,
             header=header,
             upn=table.upn(row) if row is not None else None,
-            value=None if value is None else cell_text(value)[:200],
+            value=None if value is None else cell_text(value),
             plugin=self.plugin,
         )
 

@@ -457,3 +457,24 @@ def test_only_one_upload_per_school_and_template_can_be_current_in_the_schema(pe
     assert a.is_current
     with db.session(people.engine) as s:
         assert s.exec(select(School)).first() is not None
+
+
+def test_control_characters_in_a_file_are_stored_visibly_on_both_databases(people, storage_kernel):
+    """A NUL typed into a name (Excel writes it as _x0000_) must not break storage: PostgreSQL
+    refuses NUL in text, so the issue keeps a visible "?" instead."""
+    import io
+    import zipfile
+
+    def marker(sheet):
+        sheet["F4"] = "Zzmarker"
+
+    data = make_ks5_workbook(storage_kernel, edit=marker)
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item, src.read(item).replace(b"Zzmarker", b"Zz_x0000_marker"))
+    result = people.upload(MANAGER, out.getvalue(), "nul.xlsx")
+    assert result.upload.status == "Upload error"
+    view, issues = people.show(MANAGER, result.upload.id)
+    found = {(i.code, i.row, i.column): i.value for i in issues}
+    assert found[("cell.control-characters", 4, "F")] == "Zz?marker"

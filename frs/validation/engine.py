@@ -92,7 +92,7 @@ class _Run:
         self.report.issues.append(Issue(
             code=code, message=message, severity=severity, sheet=self.sheet, row=row,
             column=column_letter(col) if col is not None else None, header=header,
-            value=None if value is None else cell_text(value)[:200], plugin="frs"))
+            value=None if value is None else cell_text(value), plugin="frs"))
 
     # ------------------------------------------------------------------ steps
 
@@ -254,7 +254,7 @@ class _Run:
                 if CONTROL_RE.search(value):
                     self.add("cell.control-characters", "This cell holds invisible control characters (often from "
                              "copying out of another system). Retype the value.", row=n, col=col,
-                             value=CONTROL_RE.sub("?", value))
+                             value=value)
                 elif len(value) > limit:
                     self.add("cell.too-long", f"This cell holds {len(value)} characters; no value in the template "
                              f"needs more than {limit}.", row=n, col=col, value=value[:50])
