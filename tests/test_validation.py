@@ -304,3 +304,13 @@ def test_error_list_of_a_rejected_upload_is_still_a_spreadsheet(kernel):
     book = openpyxl.load_workbook(io.BytesIO(render.errors_xlsx(report)))
     assert book["Errors"]["H4"].value == report.issues[0].code
     assert annotate(kernel, b"UPN,Surname\n", report) is None
+
+
+def test_a_huge_file_is_refused_without_reading_it_all(tmp_path, kernel):
+    path = tmp_path / "huge.xlsx"
+    with open(path, "wb") as handle:  # sparse: 2 GB on paper, nothing on disk
+        handle.write(b"PK\x03\x04")
+        handle.truncate(2 * 1024 ** 3)
+    result = CliRunner().invoke(main, ["validate", str(path), "--school", SCHOOL.dfe, "--json"])
+    assert result.exit_code == 1
+    assert [i["code"] for i in json.loads(result.output)["issues"]] == ["upload.too-large"]

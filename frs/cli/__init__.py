@@ -39,6 +39,13 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def read_upload(path, limits) -> bytes:
+    """A file's bytes, but never more than one byte past the upload limit: the gate then refuses
+    it as too large without a huge file ever being held in memory."""
+    with open(path, "rb") as handle:
+        return handle.read(limits.max_upload_bytes + 1)
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from . import App, echo_json, fail, main, pass_app
+from . import App, echo_json, fail, main, pass_app, read_upload
 from ..storage.models import PERMISSIONS
 
 
@@ -207,8 +207,9 @@ def upload_cmd(app: App, file: Path, actor: str, school_dfe: str | None, keystag
     """
     from ..validation.render import table
 
-    result = _service(app).upload(actor, file.read_bytes(), file.name, school_dfe=school_dfe,
-                                  keystage_id=keystage_id, confirm=confirm, accept_terms=accept_terms)
+    data = read_upload(file, app.kernel.config.limits)
+    result = _service(app).upload(actor, data, file.name, school_dfe=school_dfe, keystage_id=keystage_id,
+                                  confirm=confirm, accept_terms=accept_terms)
     if as_json:
         echo_json(result.to_dict())
     else:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..kernel import UnknownKeyStage
-from . import echo_json, fail, main, pass_app
+from . import echo_json, fail, main, pass_app, read_upload
 
 
 def dfe_number(ctx, param, value):
@@ -44,7 +44,7 @@ def validate_command(app, file: Path, school: str, keystage: str | None, round_i
     try:
         if keystage:
             kernel.keystage(keystage)
-        data = file.read_bytes()
+        data = read_upload(file, kernel.config.limits)
         report = validate(kernel, data, school, filename=file.name, keystage_id=keystage, round_id=round_id)
     except UnknownKeyStage as exc:
         fail(str(exc), 2)
