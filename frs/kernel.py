@@ -12,7 +12,7 @@ from typing import Any, Callable
 from . import __version__
 from . import config as config_mod
 from . import plugins as plugins_mod
-from .config import Config, Round
+from .config import Config, ConfigError, Round
 from .connectors import PupilSource, School
 from .keystage import Column, KeyStage, Rule
 from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry,
@@ -38,7 +38,16 @@ class Kernel:
         self.plugins[KERNEL_PLUGIN] = plugins_mod.PluginInfo(
             name=KERNEL_PLUGIN, module="frs.core", distribution="frs", version=__version__, status="enabled",
             hooks=plugins_mod.hook_names(self.pm, core), builtin=True)
+        self._check_settings_names()
         self._collect()
+
+    def _check_settings_names(self) -> None:
+        """A settings table for a plugin that is not installed is almost always a typo."""
+        for name in self.config.plugin_settings:
+            if name not in self.plugins:
+                known = ", ".join(sorted(n for n in self.plugins if n != KERNEL_PLUGIN))
+                raise ConfigError(f"{self.config.path or 'config'}: [plugins.{name}] has settings for a plugin "
+                                  f"that is not installed (installed: {known})")
 
     # ------------------------------------------------------------------ contributions
 

@@ -103,3 +103,10 @@ def test_frs_now_fixes_the_clock(monkeypatch):
     monkeypatch.setenv("FRS_NOW", "yesterday")
     with pytest.raises(ConfigError, match="FRS_NOW"):
         clock.now()
+
+
+def test_settings_for_a_plugin_that_is_not_installed_stop_start_up(tmp_path):
+    path = write(tmp_path, "[plugins]\nenabled = ['blank']\n[plugins.blnak]\nx = 1\n")
+    result = CliRunner().invoke(main, ["--config", str(path), "plugins"])
+    assert result.exit_code == 2
+    assert "[plugins.blnak]" in result.output and "not installed" in result.output
