@@ -128,6 +128,30 @@ def cohort_template(kernel, keystage, school: School, pupils: int) -> bytes:
     return build_template(kernel, keystage, school, rnd, demo_pupils(school, keystage.nc_year, rnd.year, pupils))
 
 
+def keystage_fixtures(keystage_id: str, school: School, pupils: int = 20, *, columns_name: str):
+    """Module fixtures for one key stage's tests: ``ks4`` (the key stage), ``<columns_name>``
+    (its result columns by header), ``letter`` (header -> Excel letter) and ``template``
+    (a template of ``pupils`` made-up pupils). Assign the returned tuple in the test module."""
+
+    @pytest.fixture(scope="module", name="ks4")
+    def keystage(kernel):
+        return kernel.keystage(keystage_id)
+
+    @pytest.fixture(scope="module", name=columns_name)
+    def result_columns(kernel, ks4):
+        return {c.header: c for c in kernel.columns(ks4) if c.kind == "result"}
+
+    @pytest.fixture(scope="module", name="letter")
+    def letters(kernel, ks4):
+        return letters_by_header(kernel, ks4)
+
+    @pytest.fixture(scope="module", name="template")
+    def template(kernel, ks4):
+        return cohort_template(kernel, ks4, school, pupils)
+
+    return keystage, result_columns, letters, template
+
+
 def letters_by_header(kernel, keystage) -> dict[str, str]:
     """column header -> Excel column letter"""
     return {c.header: column_letter(i) for i, c in enumerate(kernel.columns(keystage))}

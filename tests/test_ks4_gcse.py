@@ -8,7 +8,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import cohort_template, letters_by_header, reference_rows
+from conftest import keystage_fixtures, reference_rows
 
 from frs import config
 from frs.cli import main
@@ -22,25 +22,7 @@ SCHOOL = School("8881234", "Test Academy")  # 888: Lancashire, a real LA code
 INVALID = "ks4_gcse.invalid-result"
 
 
-@pytest.fixture(scope="module")
-def ks4(kernel):
-    return kernel.keystage("ks4_gcse")
-
-
-@pytest.fixture(scope="module")
-def subjects(kernel, ks4):
-    """result columns by header"""
-    return {c.header: c for c in kernel.columns(ks4) if c.kind == "result"}
-
-
-@pytest.fixture(scope="module")
-def letter(kernel, ks4):
-    return letters_by_header(kernel, ks4)
-
-
-@pytest.fixture(scope="module")
-def template(kernel, ks4):
-    return cohort_template(kernel, ks4, SCHOOL, 20)
+ks4, subjects, letter, template = keystage_fixtures("ks4_gcse", SCHOOL, columns_name="subjects")
 
 
 

@@ -9,7 +9,7 @@ import json
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from conftest import cohort_template, letters_by_header, reference_rows
+from conftest import keystage_fixtures, reference_rows
 
 from frs import config
 from frs.cli import main
@@ -24,25 +24,7 @@ HSC = "BTEC L1/2 Tech Award Health and Social Care"
 SPORT_FIRST = "BTEC L1/2 First Award Sport"
 
 
-@pytest.fixture(scope="module")
-def ks4(kernel):
-    return kernel.keystage("ks4_nongcse")
-
-
-@pytest.fixture(scope="module")
-def quals(kernel, ks4):
-    """result columns by header"""
-    return {c.header: c for c in kernel.columns(ks4) if c.kind == "result"}
-
-
-@pytest.fixture(scope="module")
-def letter(kernel, ks4):
-    return letters_by_header(kernel, ks4)
-
-
-@pytest.fixture(scope="module")
-def template(kernel, ks4):
-    return cohort_template(kernel, ks4, SCHOOL, 20)
+ks4, quals, letter, template = keystage_fixtures("ks4_nongcse", SCHOOL, columns_name="quals")
 
 
 
