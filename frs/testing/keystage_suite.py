@@ -357,7 +357,7 @@ class KeyStageTests:
         self.check("template_round_trip")
         import openpyxl
 
-        from ..workbook.template import label_column
+        from ..keystage import label_column
 
         ctx = frs_kit.ctx
         ks = ctx.keystage
