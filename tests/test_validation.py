@@ -314,3 +314,11 @@ def test_a_huge_file_is_refused_without_reading_it_all(tmp_path, kernel):
     result = CliRunner().invoke(main, ["validate", str(path), "--school", SCHOOL.dfe, "--json"])
     assert result.exit_code == 1
     assert [i["code"] for i in json.loads(result.output)["issues"]] == ["upload.too-large"]
+
+
+def test_with_a_known_key_stage_the_gate_window_is_that_templates_width(kernel, ks5, template):
+    far = column_letter(len(kernel.columns(ks5)) + 15)  # inside the widest template's window, not KS5's
+    data = filled(kernel, ks5, template, lambda ws: ws.__setitem__(f"{far}6", "x"))
+    assert {i.code for i in validate(kernel, data, SCHOOL.dfe, keystage_id="ks5_alevel").issues} == {
+        "upload.outside-template"}
+    assert found(validate(kernel, data, SCHOOL.dfe)) == {("template.data-outside-columns", 6, far)}

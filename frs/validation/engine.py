@@ -21,7 +21,11 @@ CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 COLUMN_MARGIN = 10  # columns beyond the widest template the gate still lets through
 
 
-def gate_window(kernel) -> int:
+def gate_window(kernel, keystage_id: str | None = None) -> int:
+    """Columns the gate lets through: the template's own plus a margin (so a stray notes column
+    gets a clear structure error, not a refusal); without a key stage, the widest template's."""
+    if keystage_id:
+        return len(kernel.columns(kernel.keystage(keystage_id))) + COLUMN_MARGIN
     widest = max((len(kernel.columns(ks)) for ks in kernel.keystages.values()), default=20)
     return widest + COLUMN_MARGIN
 
@@ -31,7 +35,7 @@ def validate(kernel, data: bytes, school_dfe: str, *, filename: str | None = Non
     """Run every check on ``data`` for the school ``school_dfe``. Never raises on bad input."""
     report = Report(filename=filename)
     try:
-        passed = check_upload(data, kernel.config.limits, max_columns=gate_window(kernel))
+        passed = check_upload(data, kernel.config.limits, max_columns=gate_window(kernel, keystage_id))
         book = Workbook(data)
         keystage = _keystage(kernel, book, keystage_id, report)
         if keystage is None:
