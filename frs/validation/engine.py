@@ -203,8 +203,8 @@ class _Run:
                          row=r + 1, col=label_col, value=at(label_col))
             for i, column in enumerate(self.columns):
                 want = column.header_values.get(header_row.key)
-                if want is None:
-                    continue
+                if want is None or (i < len(line) and line[i] == want):
+                    continue  # the usual case: the cell is exactly as the template wrote it
                 if at(i).replace(" ", "") != want.replace(" ", ""):
                     self.add("template.changed-header-row", f"{header_row.label} for {column.header} should be "
                              f"{want!r}, not {at(i)!r}. Do not change the template's header rows.",
@@ -220,7 +220,7 @@ class _Run:
             cells = line[:width]
             if len(line) > width and _filled(line[width:]):
                 self.outside(line, width, n)
-            if not _filled(cells):
+            if not any(cells) and not _filled(cells):  # any() stops at a pupil's first value
                 continue
             if len(cells) < width:
                 cells = cells + [""] * (width - len(cells))
