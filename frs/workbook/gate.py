@@ -31,7 +31,6 @@ MIB = 1024 * 1024
 RATIO_GRACE_BYTES = 1 * MIB  # small parts legitimately compress very well; ratio-check only big ones
 MAX_SHARED_STRINGS_BYTES = 16 * MIB  # a real results file has a few hundred KiB of strings
 MAX_SHARED_STRINGS = 200_000
-CHUNK = 256 * 1024
 
 SAVE_AS = "Open it in Excel and use File > Save As > Excel Workbook (.xlsx), then upload that copy."
 MAIN_CONTENT_TYPE = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
@@ -351,22 +350,22 @@ def check_content_types(zf: zipfile.ZipFile, limits: Limits) -> None:
 
 # ---------------------------------------------------------------------- the parts' contents
 
-def read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, *, limits: Limits | None = None) -> bytearray:
-    """Inflate one member in chunks, counting the bytes actually produced, never more than ``cap``.
+def read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, *, limits: Limits | None = None) -> bytes:
+    """Inflate one member, never more than ``cap`` bytes, counting what is actually produced.
 
-    With ``limits``, ``cap`` is what is left of the workbook's unzipped budget, and the member's
-    real inflate ratio is checked as it grows.
+    zipfile stops a member at its declared size (and then fails its CRC if the directory lied),
+    and declared sizes were checked against the budget first, so one bounded read is safe and
+    is about twice as fast as a loop of small reads. With ``limits``, ``cap`` is what is left
+    of the workbook's unzipped budget and the member's real inflate ratio is checked too.
     """
-    out = bytearray()
     with zf.open(info) as stream:
-        while chunk := stream.read(CHUNK):
-            out += chunk
-            if len(out) > cap:
-                if limits is None:
-                    corrupt()
-                too_big_unzipped(limits)
-            if limits and len(out) > RATIO_GRACE_BYTES and len(out) > limits.max_ratio * max(info.compress_size, 1):
-                zip_bomb(info.filename)
+        out = stream.read(cap + 1)
+    if len(out) > cap:
+        if limits is None:
+            corrupt()
+        too_big_unzipped(limits)
+    if limits and len(out) > RATIO_GRACE_BYTES and len(out) > limits.max_ratio * max(info.compress_size, 1):
+        zip_bomb(info.filename)
     return out
 
 
