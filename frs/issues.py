@@ -106,6 +106,11 @@ class Report:
         }
 
 
+def plural(n: int, word: str) -> str:
+    """``plural(1, "error")`` -> "1 error"; ``plural(2, "error")`` -> "2 errors"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def column_letter(index: int) -> str:
     """0-based column index -> Excel letters (0 -> A, 26 -> AA)."""
     letters = ""

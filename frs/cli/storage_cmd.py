@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from . import App, echo_json, fail, main, pass_app, read_upload
+from ..issues import plural
 from ..storage.models import PERMISSIONS
 
 
@@ -177,8 +178,9 @@ def users_add(app: App, email: str, school_dfe: str, permissions: tuple[str, ...
 def _print_upload(view) -> None:
     click.echo(f"Upload {view.id}: {view.filename} for {view.school_name} ({view.school_dfe}), {view.keystage}")
     click.echo(f"  Status: {view.status}" + (f" ({view.report_status})" if view.report_status else ""))
-    click.echo(f"  {view.pupils} pupils, {view.errors} errors, {view.warnings} warnings; uploaded "
-               f"{_when(view.uploaded_at)} by {view.uploaded_by}")
+    counts = ", ".join(plural(n, word) for n, word in ((view.pupils, "pupil"), (view.errors, "error"),
+                                                        (view.warnings, "warning")))
+    click.echo(f"  {counts}; uploaded {_when(view.uploaded_at)} by {view.uploaded_by}")
 
 
 def _when(value) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import xlsxwriter
 
-from ..issues import Issue, Report, column_index
+from ..issues import Issue, Report, column_index, plural
 
 TABLE_COLUMNS = ("Row", "Column", "UPN", "Code", "Message")
 
@@ -45,12 +45,12 @@ def _code(issue: Issue) -> str:
 def summary(report: Report) -> str:
     what = report.filename or "The file"
     errors, warnings = len(report.errors), len(report.warnings)
-    pupils = f"{report.pupils} pupil{'s' if report.pupils != 1 else ''}"
+    pupils = plural(report.pupils, "pupil")
     if errors:
-        return (f"{what}: {errors} error{'s' if errors != 1 else ''} and {warnings} warning"
-                f"{'s' if warnings != 1 else ''} ({pupils}). Fix the errors and upload again.")
+        return (f"{what}: {plural(errors, 'error')} and {plural(warnings, 'warning')} ({pupils}). "
+                "Fix the errors and upload again.")
     if warnings:
-        return f"{what} is valid ({pupils}), with {warnings} warning{'s' if warnings != 1 else ''} to check."
+        return f"{what} is valid ({pupils}), with {plural(warnings, 'warning')} to check."
     return f"{what} is valid ({pupils}): no errors."
 
 
