@@ -129,16 +129,16 @@ def test_hostile_names_from_a_source_are_strings_not_formulas(sheet):
 
 def test_one_dropdown_per_subject_listing_exactly_its_valid_results(data, catalogue):
     found = {sqref: dropdown_values(formula) for sqref, formula in read_data_validations(data, "Results")}
-    assert found.pop("K4:K503") == ["Female", "Male"]
+    assert found.pop("K4:K2003") == ["Female", "Male"]
     assert len(found) == len(catalogue)
     for offset, row in enumerate(catalogue):
         letter = openpyxl.utils.get_column_letter(12 + offset)
-        assert found[f"{letter}4:{letter}503"] == split_list(row["results"])
+        assert found[f"{letter}4:{letter}2003"] == split_list(row["results"])
 
 
 def test_dropdowns_carry_input_message_and_stop_alert(sheet):
     validations = sheet.data_validations.dataValidation
-    accounting = next(v for v in validations if str(v.sqref) == "L4:L503")
+    accounting = next(v for v in validations if str(v.sqref) == "L4:L2003")
     assert accounting.errorStyle in (None, "stop") and accounting.showErrorMessage
     assert "*, A, B, C, D, E, U" in accounting.prompt
     assert 'Write "*", not A*' in accounting.error
@@ -169,12 +169,12 @@ def test_header_rows_locked_pupil_cells_unlocked_no_password(sheet):
 
 def test_mistake_highlights_cover_upn_dob_and_results(sheet, catalogue):
     rules = {str(cf.sqref): cf.rules[0].formula[0] for cf in sheet.conditional_formatting}
-    assert rules["E4:E503"] == upn_mistake_formula("E4")
-    assert rules["H4:H503 I4:I503 J4:J503"] == dob_mistake_formula(
+    assert rules["E4:E2003"] == upn_mistake_formula("E4")
+    assert rules["H4:H2003 I4:I2003 J4:J2003"] == dob_mistake_formula(
         "$H4", "$I4", "$J4", dt.date(2001, 9, 1), dt.date(2004, 8, 31))
     # one rule over every subject column; "L$2" shifts so each column reads its own Valid Results cell
     last = openpyxl.utils.get_column_letter(11 + len(catalogue))
-    assert rules[f"L4:{last}503"] == Choices([]).excel_invalid_formula("L4", "L$2")
+    assert rules[f"L4:{last}2003"] == Choices([]).excel_invalid_formula("L4", "L$2")
     assert len(rules) == 3
     rule = next(iter(sheet.conditional_formatting)).rules[0]
     assert rule.dxf.fill.bgColor.rgb.endswith("FFC7CE") and rule.dxf.font.color.rgb.endswith("9C0006")
@@ -234,7 +234,7 @@ def test_choices_labels_and_long_lists_go_to_guidance_and_hidden_sheet():
     book = openpyxl.load_workbook(io.BytesIO(data))
     assert book["Lists"].sheet_state == "hidden"
     (sqref, formula), = read_data_validations(data, "Results")
-    assert sqref == "D3:D502" and dropdown_values(formula, data) == codes
+    assert sqref == "D3:D2002" and dropdown_values(formula, data) == codes
     texts = {c.value for row in book["Guidance"].iter_rows() for c in row}
     assert "CODE000 = Distinction*" in texts
 

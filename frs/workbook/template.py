@@ -29,7 +29,7 @@ GUIDANCE_SHEET = "Guidance"
 LISTS_SHEET = "Lists"
 VALID_RESULTS_KEY = "valid_results"
 SPARE_ROWS = 100          # blank rows below the cohort for pupils the school adds
-MIN_DATA_ROWS = 500       # ... and never fewer than this many data rows in all
+MIN_DATA_ROWS = 2000      # ... and never fewer than this in all: a large sixth form enters 1,000+ pupils
 MAX_INLINE_LIST = 255     # Excel's limit on an inline dropdown list ("a,b,c")
 
 # Excel's built-in "light red fill with dark red text", which schools recognise as "wrong"
