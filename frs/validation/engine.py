@@ -55,11 +55,12 @@ def annotate(kernel, data: bytes, report: Report) -> bytes | None:
 
     if report.keystage is None or any(i.code.startswith("upload.") for i in report.issues):
         return None
-    sheet = kernel.keystage(report.keystage).sheet_name
+    keystage = kernel.keystage(report.keystage)
+    sheet = keystage.sheet_name
     book = Workbook(data)
     if sheet not in book.sheet_names:
         return None
-    return annotated_xlsx(book.rows(sheet), report, sheet)
+    return annotated_xlsx(book.rows(sheet), report, sheet, freeze_rows=keystage.column_header_row)
 
 
 def _keystage(kernel, book: Workbook, keystage_id: str | None, report: Report) -> KeyStage | None:

@@ -88,7 +88,7 @@ def errors_xlsx(report: Report) -> bytes:
     return out.getvalue()
 
 
-def annotated_xlsx(rows: list[list[Any]], report: Report, sheet_name: str) -> bytes:
+def annotated_xlsx(rows: list[list[Any]], report: Report, sheet_name: str, freeze_rows: int = 0) -> bytes:
     """A copy of the school's sheet (values only) with each bad cell highlighted and commented,
     plus an "Issues" sheet that links to every cell."""
     out = io.BytesIO()
@@ -107,6 +107,10 @@ def annotated_xlsx(rows: list[list[Any]], report: Report, sheet_name: str) -> by
             found = by_cell.get((r, c))
             fmt = (error_fmt if any(i.is_error for i in found) else warn_fmt) if found else None
             _write_value(sheet, r, c, value, fmt, date_fmt)
+    for c, width in enumerate(_widths(rows)):
+        sheet.set_column(c, c, width)
+    if freeze_rows:
+        sheet.freeze_panes(freeze_rows, 0)  # the header rows stay in view, as in the template
     for (r, c), found in by_cell.items():
         if r >= len(rows) or c >= len(rows[r]):
             _write_value(sheet, r, c, "", error_fmt if any(i.is_error for i in found) else warn_fmt, date_fmt)
@@ -129,6 +133,18 @@ def annotated_xlsx(rows: list[list[Any]], report: Report, sheet_name: str) -> by
     issues.set_column(4, 4, 100)
     book.close()
     return out.getvalue()
+
+
+def _widths(rows: list[list[Any]], sample: int = 300) -> list[float]:
+    """Column widths that show the values (as Excel's autofit would, from the first rows)."""
+    widths: list[float] = []
+    for line in rows[:sample]:
+        for c, value in enumerate(line):
+            if c >= len(widths):
+                widths.append(6.0)
+            text = value if isinstance(value, str) else ("" if value in ("", None) else str(value))
+            widths[c] = max(widths[c], min(len(text) * 1.1 + 2, 40.0))
+    return widths
 
 
 def _write_value(sheet, r: int, c: int, value: Any, fmt, date_fmt) -> None:
