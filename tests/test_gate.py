@@ -185,3 +185,106 @@ def test_gate_tells_the_validator_when_text_needs_a_closer_look(text, odd):
     from frs.workbook.gate import odd_text
 
     assert odd_text(b"<sst>" + text + b"</sst>", 1000, strings=True) is odd
+
+
+# ---------------------------------------------------------------- the fast window scan
+
+def sheet_xml(rows_xml: bytes) -> tuple[bytes, int, int]:
+    xml = hostile.SHEET_HEAD + rows_xml + hostile.SHEET_TAIL
+    return xml, xml.find(b"sheetData"), xml.rfind(b"sheetData")
+
+
+def plainly_inside(rows_xml: bytes, max_rows: int, max_columns: int) -> bool:
+    return gate.Window(max_rows, max_columns).plainly_inside(*sheet_xml(rows_xml))
+
+
+def cell(ref: str, row: int) -> bytes:
+    return f'<row r="{row}"><c r="{ref}" t="n"><v>1</v></c></row>'.encode()
+
+
+# (max_rows, max_columns): one- to three-letter last columns, limits of every digit count
+WINDOWS = [(9, 1), (10, 26), (99, 27), (100, 85), (999, 312), (1000, 702), (5000, 703), (1_048_576, 16_384)]
+
+
+@pytest.mark.parametrize("max_rows,max_columns", WINDOWS)
+def test_fast_scan_edges(max_rows, max_columns):
+    """The generated patterns accept the last cell and reject one step beyond, both ways; the
+    exact scan agrees."""
+    last, beyond_column = gate.column_letter(max_columns - 1), gate.column_letter(max_columns)
+    limits = Limits(max_rows=max_rows)
+    for ref, row in ((f"{last}{max_rows}", max_rows), (f"A{max_rows}", max_rows), (f"{last}1", 1),
+                     (f"A{max(max_rows // 10, 1)}", max(max_rows // 10, 1))):
+        assert plainly_inside(cell(ref, row), max_rows, max_columns), ref
+        check_upload(hostile.with_sheet(cell(ref, row)), limits, max_columns=max_columns)
+    outside = [(f"A{max_rows + 1}", max_rows + 1), (f"{last}{max_rows + 1}", max_rows + 1)]
+    if max_columns < 16_384:
+        outside.append((f"{beyond_column}1", 1))
+    for ref, row in outside:
+        assert not plainly_inside(cell(ref, row), max_rows, max_columns), ref
+        error = rejection(hostile.with_sheet(cell(ref, row)), limits, max_columns)
+        assert error.code == "upload.outside-template" and ref in error.message
+
+
+@pytest.mark.parametrize("rows_xml", [
+    b'<row r="1"><c r="A1"><v>1</v></c><c><v>2</v></c></row>',  # a cell without r
+    b'<row><c r="A1"><v>1</v></c></row>',  # a row without r
+    b'<row r="1"><c s="1" r="A1"><v>1</v></c></row>',  # r not first
+    b'<row r="1"><c r="A01"><v>1</v></c></row>',  # leading zero
+    b'<row r="1"><c r="a1"><v>1</v></c></row>',  # lower case (calamine reads it as A1)
+    b'<row r="1"><x:c xmlns:x="urn:x" r="A1"><v>1</v></x:c></row>',  # prefixed
+    b"<row r=\"1\"><c r='A1'><v>1</v></c></row>",  # single quotes
+])
+def test_fast_scan_leaves_odd_layouts_to_the_exact_scan(rows_xml):
+    assert not plainly_inside(rows_xml, 5000, WINDOW)
+
+
+# calamine places a cell by its LAST r attribute, and quick-xml needs no space before it, takes
+# spaces around "=", single quotes, and ">" inside a quoted value
+@pytest.mark.parametrize("second_r", [b" r='XFD1048576'", b'\tr="XFD1048576"', b'r="XFD1048576"',
+                                      b' r = "XFD1048576"', b' x="a>b" r="XFD1048576"',
+                                      b' t="n" r="XFD1048576"'])
+def test_second_r_attribute_is_checked(second_r):
+    rows_xml = b'<row r="1"><c r="A1"' + second_r + b"><v>1</v></c></row>"
+    assert not plainly_inside(rows_xml, 5000, WINDOW)
+    error = rejection(hostile.with_sheet(rows_xml))
+    assert error.code == "upload.outside-template" and "XFD1048576" in error.message
+
+
+def test_writers_files_take_the_fast_path():
+    """Files as openpyxl and xlsxwriter write them must not fall to the slow exact scan."""
+    import openpyxl
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["UPN", "Maths", "Notes"])
+    for n in range(2, 1200):  # rows of four digits too
+        sheet.append([f"A{n:012d}", "A*", "O'Brien: 5 > 4 & more"])
+    out = io.BytesIO()
+    book.save(out)
+    for data in (out.getvalue(), hostile.valid_workbook(rows=50, columns=WINDOW)):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            xml = zf.read(hostile.SHEET)
+        start, end = xml.find(b"sheetData"), xml.rfind(b"sheetData")
+        assert gate.Window(LIMITS.max_rows, WINDOW).plainly_inside(xml, start, end)
+
+
+# ---------------------------------------------------------------- text scans
+
+@pytest.mark.parametrize("seed", range(20))
+def test_long_run_check_matches_the_regex(seed):
+    import random
+    rng = random.Random(seed)
+    limit = rng.choice([100, 999, 1000, 1001])
+    pieces = [b"<t>" + b"x" * rng.choice([0, 5, limit - 1, limit, limit + 1, 3 * limit]) for _ in range(20)]
+    part = (b"" if seed % 2 else b"y" * rng.randrange(3 * limit)) + b"".join(rng.sample(pieces, len(pieces)))
+    assert gate.has_long_run(part, limit) == (gate.long_run_re(limit).search(part) is not None)
+
+
+@pytest.mark.parametrize("text,odd", [(b"plain & simple_x", False), (b"bell\x07", True), (b"&#7;", True),
+                                      (b"&#x1F;", True), (b"&#10;", False), (b"_x0007_", True),
+                                      (b"_X0007_", False), (b"a_b &amp; _x0041_", False)])
+def test_odd_text_finds_control_characters(text, odd):
+    assert gate.odd_text(b"<si><t>" + text + b"</t></si>", 1000, strings=True) is odd
+
+
+def test_member_longer_than_declared_is_corrupt():
+    assert rejection(hostile.lying_size()).code == "upload.corrupt"

@@ -18,7 +18,9 @@ class Workbook:
             self._book = CalamineWorkbook.from_filelike(io.BytesIO(data))
             self.sheet_names: list[str] = list(self._book.sheet_names)
             self._rows: dict[str, list[list[Any]]] = {}
-        except Exception as exc:  # calamine raises several types for broken packages
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # calamine raises several types, and a Rust panic is a BaseException
             raise UploadRejected("upload.unreadable",
                                  "The workbook could not be read (it may be damaged). Open it in Excel, "
                                  f"save it again as .xlsx and upload that copy. ({type(exc).__name__})") from None
@@ -30,7 +32,9 @@ class Workbook:
         try:
             rows = self._rows[sheet] = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
             return rows
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # as above: a panic inside calamine must not take the worker down
             raise UploadRejected("upload.unreadable",
                                  f"Sheet {sheet!r} could not be read (it may be damaged). Open the file in "
                                  f"Excel, save it again as .xlsx and upload that copy. ({type(exc).__name__})") from None
