@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 
+def dfe_number(text: str) -> str | None:
+    """A DfE number (LAESTAB) as 7 digits, or None if ``text`` is not one.
+
+    The forms 8012345, 801/2345 and 801-2345 all occur in DfE and MIS documents.
+    """
+    clean = text.strip().replace("/", "").replace("-", "").replace(" ", "")
+    return clean if len(clean) == 7 and clean.isdigit() else None
+
+
 @dataclass(frozen=True)
 class School:
     """The school a template or upload is for. ``dfe`` is the 7-digit DfE number (LAESTAB)."""

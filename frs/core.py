@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 from . import upn as upn_mod
 from .config import Round
-from .connectors import PupilSource
+from .connectors import PupilSource, dfe_number
 from .hookspecs import hookimpl
 from .issues import WARNING, Issue
 from .keystage import Choices, Column, KeyStage, Rule, Table, cell_text
@@ -100,8 +100,8 @@ class DfeNumberRule(Rule):
         for row, value in enumerate(table.column_values("dfe_number")):
             if value in own:
                 continue
-            text = cell_text(value).replace("/", "").replace("-", "").replace(" ", "")
-            if not (len(text) == 7 and text.isdigit()):
+            text = dfe_number(cell_text(value))
+            if text is None:
                 yield self.issue(table, row, "dfe_number", f"DfE number must be 7 digits, e.g. {table.school_dfe}.",
                                  code="pupil.dfe-number-format", value=value)
             elif text != table.school_dfe:

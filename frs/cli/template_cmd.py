@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import click
 
-from ..connectors import PupilSource, School
+from ..connectors import PupilSource, School, dfe_number
 from ..kernel import UnknownKeyStage
 from ..workbook.template import build_template, template_filename
 from . import fail, main, pass_app
-
-DFE_RE = re.compile(r"^\d{7}$")
 
 
 @main.command("template")
@@ -104,12 +101,13 @@ def _schools(dfe_numbers, schools_file, school_name) -> list[School]:
         raise click.UsageError("Give the school with --school DFE (or several, or --schools-file).")
     if school_name and len(entries) > 1:
         raise click.UsageError("--school-name is for one school; put names in --schools-file instead.")
-    bad = [dfe for dfe, _ in entries if not DFE_RE.match(dfe)]
+    bad = [dfe for dfe, _ in entries if dfe_number(dfe) is None]
     if bad:
         raise click.UsageError(f"DfE number {bad[0]!r} is not 7 digits (LA code + establishment number, "
                                "e.g. 1231234).")
     seen: dict[str, School] = {}
     for dfe, name in entries:
+        dfe = dfe_number(dfe)
         seen.setdefault(dfe, School(dfe=dfe, name=name or ""))
     return list(seen.values())
 

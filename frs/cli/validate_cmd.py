@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .. import connectors
 from ..kernel import UnknownKeyStage
 from . import echo_json, fail, main, pass_app, read_upload
 
@@ -14,8 +15,8 @@ from . import echo_json, fail, main, pass_app, read_upload
 def dfe_number(ctx, param, value):
     if value is None:
         return value
-    clean = value.replace("/", "").replace("-", "").replace(" ", "")
-    if not (len(clean) == 7 and clean.isdigit()):
+    clean = connectors.dfe_number(value)
+    if clean is None:
         raise click.BadParameter(f"{value!r} is not a DfE number: 7 digits, LA code + establishment number (e.g. 1231234)")
     return clean
 

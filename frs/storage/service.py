@@ -28,21 +28,36 @@ from sqlmodel import Session, select
 from .. import clock
 from ..config import LONDON, ConfigError, Round
 from ..connectors import School as SchoolInfo
+from ..connectors import dfe_number
 from ..issues import Issue, Report
 from ..kernel import UnknownKeyStage
 from ..keystage import KeyStage
 from . import db
 from .files import FileStore, StoreCorrupt, sha256_of
-from .models import (AWAITING_CONFIRMATION, DELETED, HIDDEN_STATUSES, MANAGE_DATA, OVERWRITTEN, PERMISSIONS,
-                     PROCESSING, REPORTS_AVAILABLE, UPLOAD_ERROR, AuditEvent, Permission, PupilRecord, School,
-                     Upload, UploadIssue, User)
+from .models import (
+    AWAITING_CONFIRMATION,
+    DELETED,
+    HIDDEN_STATUSES,
+    MANAGE_DATA,
+    OVERWRITTEN,
+    PERMISSIONS,
+    PROCESSING,
+    REPORTS_AVAILABLE,
+    UPLOAD_ERROR,
+    AuditEvent,
+    Permission,
+    PupilRecord,
+    School,
+    Upload,
+    UploadIssue,
+    User,
+)
 
 log = logging.getLogger("frs.storage")
 
 ORPHAN_AGE_SECONDS = 24 * 3600  # files no row refers to are removed after this long
 TERMS_REFUSAL = ("Confirming needs the terms and conditions accepted: tick the box (on the command line, "
                  "add --accept-terms). Nothing was confirmed.")
-_DFE = re.compile(r"^\d{7}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -189,9 +204,9 @@ class Service:
     def add_school(self, dfe: str, name: str, *, urn: str | None = None, type: str | None = None,
                    phase: str | None = None, status: str | None = None) -> tuple[School, bool]:
         """Add a school, or update the one with this DfE number. Returns (school, created)."""
-        dfe = dfe.replace("/", "").replace("-", "").strip()
-        if not _DFE.match(dfe):
-            raise Refused(f"DfE number must be 7 digits (LA code + establishment number), got {dfe!r}")
+        given, dfe = dfe, dfe_number(dfe)
+        if dfe is None:
+            raise Refused(f"DfE number must be 7 digits (LA code + establishment number), got {given!r}")
         if not name.strip():
             raise Refused("The school needs a name")
         with self._session(write=True) as s:
