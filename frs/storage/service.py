@@ -27,31 +27,15 @@ from sqlmodel import Session, select
 
 from .. import clock
 from ..config import LONDON, ConfigError, Round
-from ..connectors import School as SchoolInfo
-from ..connectors import dfe_number
+from ..connectors import School as SchoolInfo, dfe_number
 from ..issues import Issue, Report
 from ..kernel import UnknownKeyStage
 from ..keystage import KeyStage
 from . import db
 from .files import FileStore, StoreCorrupt, sha256_of
-from .models import (
-    AWAITING_CONFIRMATION,
-    DELETED,
-    HIDDEN_STATUSES,
-    MANAGE_DATA,
-    OVERWRITTEN,
-    PERMISSIONS,
-    PROCESSING,
-    REPORTS_AVAILABLE,
-    UPLOAD_ERROR,
-    AuditEvent,
-    Permission,
-    PupilRecord,
-    School,
-    Upload,
-    UploadIssue,
-    User,
-)
+from .models import (AWAITING_CONFIRMATION, DELETED, HIDDEN_STATUSES, MANAGE_DATA, OVERWRITTEN, PERMISSIONS,
+                     PROCESSING, REPORTS_AVAILABLE, UPLOAD_ERROR, AuditEvent, Permission, PupilRecord, School,
+                     Upload, UploadIssue, User)
 
 log = logging.getLogger("frs.storage")
 
