@@ -14,13 +14,21 @@ ERROR = "error"
 WARNING = "warning"
 
 
-_CONTROL = {c: "?" for c in [*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f]}
+#: the characters xlsx XML cannot hold and PostgreSQL refuses in part: C0 controls but tab,
+#: newline and carriage return, and DEL. One definition for the gate, the validator and writers.
+CONTROL_CODES = (*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f)
+_CONTROL = {c: "?" for c in CONTROL_CODES}
+
+
+def visible(text: str) -> str:
+    """``text`` with each control character shown as "?"."""
+    return text.translate(_CONTROL)
 
 
 def shown_value(text: str, limit: int = 200) -> str:
     """A cell's text as an issue shows it: control characters made visible as "?" (they cannot
     go into xlsx XML, and PostgreSQL refuses NUL), and cut to ``limit`` characters."""
-    return text[:limit].translate(_CONTROL)
+    return visible(text[:limit])
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +55,7 @@ class Issue:
         # xlsx (which cannot hold control characters), so make them visible here, once
         if self.value is not None:
             object.__setattr__(self, "value", shown_value(str(self.value)))
-        object.__setattr__(self, "message", self.message.translate(_CONTROL))
+        object.__setattr__(self, "message", visible(self.message))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,13 +11,13 @@ import re
 from itertools import chain
 from typing import Any, Iterable
 
-from ..issues import ERROR, Issue, Report, column_letter
+from ..issues import CONTROL_CODES, ERROR, Issue, Report, column_letter
 from ..keystage import Column, KeyStage, Table, cell_text, label_column
 from ..workbook.gate import UploadRejected, check_upload
 from ..workbook.reader import Workbook
 
 TAG_RE = re.compile(r"^FRS (\S+) (\d{4}) v(\d+)$")
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_RE = re.compile("[" + re.escape("".join(map(chr, CONTROL_CODES))) + "]")
 COLUMN_MARGIN = 10  # columns beyond the widest template the gate still lets through
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import xlsxwriter
 
-from ..issues import Issue, Report, column_index, plural
+from ..issues import Issue, Report, column_index, plural, visible
 
 TABLE_COLUMNS = ("Row", "Column", "UPN", "Code", "Message")
 
@@ -160,5 +160,5 @@ def _write_value(sheet, r: int, c: int, value: Any, fmt, date_fmt) -> None:
             sheet.write_blank(r, c, None, fmt)
     else:
         # control characters cannot be stored in xlsx XML: show them, never write them
-        text = "".join(ch if ch >= " " or ch in "\t\n" else "?" for ch in str(value))
+        text = visible(str(value))
         sheet.write_string(r, c, text, fmt)

@@ -24,7 +24,7 @@ import zlib
 from typing import NoReturn
 
 from ..config import Limits
-from ..issues import Issue, column_index, column_letter
+from ..issues import CONTROL_CODES, Issue, column_index, column_letter
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -427,7 +427,7 @@ def check_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Li
             passed.odd_text = odd_text(part, limits.max_cell_chars, strings=bool(strings))
 
 
-CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20), 0x7f])
+CONTROL_BYTES = bytes(CONTROL_CODES)
 # control characters written as numeric character references or as OOXML's _xHHHH_ escapes;
 # two patterns, each with a literal start, so a search runs in C (an alternation tries every byte)
 CONTROL_REFERENCE_RE = re.compile(
