@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import math
 from typing import Any, Sequence
 
 import xlsxwriter
@@ -24,6 +23,7 @@ from ..core import accepted_range
 from ..issues import column_letter
 from ..keystage import Column, KeyStage, cell_text, label_column
 from ..upn import ALPHABET
+from .layout import LINE_HEIGHT, MAX_LINES, lines_for, print_setup
 
 GUIDANCE_SHEET = "Guidance"
 LISTS_SHEET = "Lists"
@@ -36,8 +36,7 @@ MAX_INLINE_LIST = 255     # Excel's limit on an inline dropdown list ("a,b,c")
 MISTAKE_STYLE = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
 HEADER_FILL = "#D9E1F2"
 GUIDANCE_WIDTHS = (10, 30, 60, 16, 24, 30)  # column, header, what to enter, code, valid, meaning
-
-
+GUIDANCE_EXTRA_WIDTH = 18  # table columns beyond those (a key stage's extra header rows)
 def template_filename(keystage: KeyStage, round: Round | None, school: School) -> str:
     """The file name a school receives (and, with a pattern, must upload under)."""
     year = _year(round)
@@ -142,6 +141,7 @@ class _TemplateWriter:
         self.dropdowns()
         self.mistake_highlights()
         self.protect()
+        print_setup(self.sheet, (0, self.header_row))
         _GuidanceWriter(self.book, self.guidance, self.ks, self.columns, self.school, self.round,
                         self.year, self.first).write()
         self.sheet.activate()
@@ -158,7 +158,7 @@ class _TemplateWriter:
         # header rows stay locked, including their empty cells
         for row in range(self.header_row):
             self.sheet.set_row(row, self.header_height(row), self.f_locked)
-        self.sheet.set_row(self.header_row, 15 * self.lines_needed(c.header for c in self.columns),
+        self.sheet.set_row(self.header_row, LINE_HEIGHT * self.lines_needed(c.header for c in self.columns),
                            self.f_locked)
         freeze_col = self.index["surname"] + 1 if "surname" in self.index else 0
         self.sheet.freeze_panes(self.first, freeze_col)
@@ -169,13 +169,12 @@ class _TemplateWriter:
             return None
         key = self.ks.header_rows[row].key
         texts = (c.header_values.get(key, "") for c in self.columns)
-        return 15 * self.lines_needed(texts)
+        return LINE_HEIGHT * self.lines_needed(texts)
 
     def lines_needed(self, texts) -> int:
-        widths = [c.width for c in self.columns]
         lines = 1
-        for text, width in zip(texts, widths):
-            lines = max(lines, math.ceil(len(text) * 1.1 / max(width, 1.0)))
+        for text, column in zip(texts, self.columns):
+            lines = max(lines, lines_for(str(text), column.width))
         return min(lines, 6)
 
     def header_rows(self) -> None:
@@ -384,9 +383,9 @@ class _GuidanceWriter:
         fmt = fmt or self.f_wrap
         self.sheet.merge_range(self.row, 0, self.row, len(GUIDANCE_WIDTHS) - 1, "", fmt)
         self.sheet.write_string(self.row, 0, text, fmt)
-        lines = math.ceil(len(text) * 1.1 / sum(GUIDANCE_WIDTHS))
+        lines = lines_for(text, sum(GUIDANCE_WIDTHS))
         if lines > 1:
-            self.sheet.set_row(self.row, 15 * lines)
+            self.sheet.set_row(self.row, LINE_HEIGHT * min(lines, MAX_LINES))
         self.row += 1
 
     def gap(self) -> None:
@@ -419,6 +418,7 @@ class _GuidanceWriter:
         self.result_table()
         self.sheet.freeze_panes(1, 0)
         self.sheet.hide_gridlines(2)
+        print_setup(self.sheet, (0, 0))
 
     def instructions(self) -> list[str]:
         return [
@@ -436,14 +436,19 @@ class _GuidanceWriter:
             "6. Save the file as an Excel workbook (.xlsx), keeping its name, and upload it.",
         ]
 
+    def width(self, col: int) -> float:
+        return GUIDANCE_WIDTHS[col] if col < len(GUIDANCE_WIDTHS) else GUIDANCE_EXTRA_WIDTH
+
     def table(self, heads: list[str], rows: list[list[str]]) -> None:
-        for col, text in enumerate(heads):
-            self.sheet.write_string(self.row, col, text, self.f_table_head)
-        self.row += 1
-        for values in rows:
+        for col in range(len(GUIDANCE_WIDTHS), len(heads)):
+            self.sheet.set_column(col, col, GUIDANCE_EXTRA_WIDTH)
+        for values, fmt in [(heads, self.f_table_head)] + [(values, self.f_wrap) for values in rows]:
             for col, text in enumerate(values):
                 if text:
-                    self.sheet.write_string(self.row, col, text, self.f_wrap)
+                    self.sheet.write_string(self.row, col, text, fmt)
+            lines = max(lines_for(text, self.width(col)) for col, text in enumerate(values))
+            if lines > 1:
+                self.sheet.set_row(self.row, LINE_HEIGHT * min(lines, MAX_LINES))
             self.row += 1
 
     def pupil_table(self) -> None:
