@@ -91,7 +91,7 @@ def test_filename_follows_round_year_and_code(ks, rnd):
 
 
 def test_version_tag_and_date_in_row_one(sheet):
-    assert sheet["A1"].value == "FRS KS5A 2021 v1"
+    assert sheet["A1"].value == "FRS KS5A 2021 v2"
     assert sheet["B1"].value.startswith("Template date ")
 
 
@@ -250,7 +250,7 @@ def test_cli_writes_one_template(tmp_path):
     assert result.exit_code == 0, result.output
     assert str(out) in result.output
     sheet = openpyxl.load_workbook(out)["Results"]
-    assert sheet["A1"].value == "FRS KS5A 2021 v1"
+    assert sheet["A1"].value == "FRS KS5A 2021 v2"
 
 
 def test_cli_bulk_writes_each_school_under_its_standard_name(tmp_path):

@@ -132,7 +132,8 @@ def annotated_xlsx(rows: list[list[Any]], report: Report, sheet_name: str, freez
         sheet.set_column(c, c, width)
     for r in range(min(freeze_rows, len(rows))):
         # wrapped header texts need their rows' height, as in the template (at most 6 lines)
-        lines = max([lines_for(_text(v), widths[c]) for c, v in enumerate(rows[r]) if c < len(widths)] or [1])
+        lines = max([lines_for(_text(v), widths[c]) for c, v in enumerate(rows[r])
+                     if c < len(widths) and header.wraps(r, c)] or [1])
         if lines > 1:
             sheet.set_row(r, LINE_HEIGHT * min(lines, 6))
     if freeze_rows:
@@ -184,6 +185,9 @@ class _HeaderStyles:
         self.value = add({"align": "center", "text_wrap": True, "valign": "top", "bg_color": HEADER_FILL})
         self.column_header = add({"bold": True, "text_wrap": True, "valign": "top", "bg_color": HEADER_FILL,
                                   "border": 1})
+
+    def wraps(self, r: int, c: int) -> bool:
+        return self.format(r, c) in (self.value, self.column_header)
 
     def format(self, r: int, c: int):
         if r >= self.header_rows:

@@ -35,8 +35,11 @@ MAX_INLINE_LIST = 255     # Excel's limit on an inline dropdown list ("a,b,c")
 # Excel's built-in "light red fill with dark red text", which schools recognise as "wrong"
 MISTAKE_STYLE = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
 HEADER_FILL = "#D9E1F2"
-GUIDANCE_WIDTHS = (10, 30, 60, 16, 24, 30)  # column, header, what to enter, code, valid, meaning
-GUIDANCE_EXTRA_WIDTH = 18  # table columns beyond those (a key stage's extra header rows)
+# guidance table columns: column, header/subject, what to enter, one per extra header row (discount
+# code ...), valid results, meaning of codes; a key stage with fewer header rows gets the extra width
+GUIDANCE_WIDTHS = (10, 30, 60)
+GUIDANCE_EXTRA_WIDTH = 18
+GUIDANCE_VALID_WIDTH, GUIDANCE_MEANING_WIDTH = 24, 40
 def template_filename(keystage: KeyStage, round: Round | None, school: School) -> str:
     """The file name a school receives (and, with a pattern, must upload under)."""
     year = _year(round)
@@ -371,6 +374,9 @@ class _GuidanceWriter:
         self.school, self.round, self.year = school, round, year
         self.first_pupil_row = first_data_row + 1
         self.row = 0
+        extra = sum(1 for h in keystage.header_rows if h.key != VALID_RESULTS_KEY)
+        self.widths = [*GUIDANCE_WIDTHS, *[GUIDANCE_EXTRA_WIDTH] * max(extra, 1), GUIDANCE_VALID_WIDTH,
+                       GUIDANCE_MEANING_WIDTH]
         add = book.add_format
         self.f_title = add({"bold": True, "font_size": 14})
         self.f_heading = add({"bold": True, "font_size": 12})
@@ -381,9 +387,9 @@ class _GuidanceWriter:
     def line(self, text: str, fmt=None) -> None:
         """A paragraph across the sheet's columns (merged, so it wraps at the page width)."""
         fmt = fmt or self.f_wrap
-        self.sheet.merge_range(self.row, 0, self.row, len(GUIDANCE_WIDTHS) - 1, "", fmt)
+        self.sheet.merge_range(self.row, 0, self.row, len(self.widths) - 1, "", fmt)
         self.sheet.write_string(self.row, 0, text, fmt)
-        lines = lines_for(text, sum(GUIDANCE_WIDTHS))
+        lines = lines_for(text, sum(self.widths))
         if lines > 1:
             self.sheet.set_row(self.row, LINE_HEIGHT * min(lines, MAX_LINES))
         self.row += 1
@@ -393,7 +399,7 @@ class _GuidanceWriter:
 
     def write(self) -> None:
         ks = self.ks
-        for col, width in enumerate(GUIDANCE_WIDTHS):
+        for col, width in enumerate(self.widths):
             self.sheet.set_column(col, col, width)
         self.line(f"{ks.title} results template: guidance", self.f_title)
         self.line(f"Template {ks.version_tag(self.year)}, made {clock.today():%d/%m/%Y}.")
@@ -424,8 +430,8 @@ class _GuidanceWriter:
         return [
             f"1. One row per pupil, starting at row {self.first_pupil_row}. Pupils we already know of are "
             "filled in; add any that are missing in the empty rows below them.",
-            "2. Type each result in its subject's column, or choose it from the cell's drop-down list. "
-            "A blank cell means the pupil has no entry for that subject.",
+            "2. Type each result in its subject's column as printed on the results (selecting a cell shows "
+            "what it accepts). A blank cell means the pupil has no entry for that subject.",
             "3. A cell that turns red holds a mistake (a UPN with a wrong check letter, a result that is "
             "not in the column's list, a date of birth that is not real or outside the year group). "
             "Correct it before you upload.",
@@ -437,11 +443,9 @@ class _GuidanceWriter:
         ]
 
     def width(self, col: int) -> float:
-        return GUIDANCE_WIDTHS[col] if col < len(GUIDANCE_WIDTHS) else GUIDANCE_EXTRA_WIDTH
+        return self.widths[col] if col < len(self.widths) else GUIDANCE_EXTRA_WIDTH
 
     def table(self, heads: list[str], rows: list[list[str]]) -> None:
-        for col in range(len(GUIDANCE_WIDTHS), len(heads)):
-            self.sheet.set_column(col, col, GUIDANCE_EXTRA_WIDTH)
         for values, fmt in [(heads, self.f_table_head)] + [(values, self.f_wrap) for values in rows]:
             for col, text in enumerate(values):
                 if text:

@@ -19,7 +19,7 @@ from frs.keystage import Choices, Column, HeaderRow, KeyStage, KeyStagePlugin
 PLUGIN = "ks4_nongcse"
 
 KEYSTAGE = KeyStage(
-    id=PLUGIN, code="KS4GN", key_stage=4, nc_year=11, title="KS4 non-GCSE",
+    id=PLUGIN, code="KS4GN", key_stage=4, nc_year=11, title="KS4 non-GCSE", layout_version=2,
     header_rows=(HeaderRow("discount_code", "Discount Code"), HeaderRow("subject", "Subject"),
                  HeaderRow("qualification", "Qualification"), HeaderRow("qan", "QAN"),
                  HeaderRow("valid_results", "Valid Results")),

@@ -13,7 +13,7 @@ from frs.keystage import Choices, Column, HeaderRow, KeyStage, KeyStagePlugin
 PLUGIN = "ks5_alevel"
 
 KEYSTAGE = KeyStage(
-    id=PLUGIN, code="KS5A", key_stage=5, nc_year=13, title="KS5 A-level",
+    id=PLUGIN, code="KS5A", key_stage=5, nc_year=13, title="KS5 A-level", layout_version=2,
     header_rows=(HeaderRow("discount_code", "Discount Code"), HeaderRow("valid_results", "Valid Results")),
     description="A-level results for Year 13. One column per subject; blank means no entry.",
 )
