@@ -239,17 +239,42 @@ class _TemplateWriter:
     # ------------------------------------------------------------------ dropdowns and highlights
 
     def dropdowns(self) -> None:
+        # Adjacent columns whose rules have the same shape (the same grade scale) share one
+        # validation over the run, written for the run's first cell: Excel shifts the formula
+        # along. One rule per run rather than per column keeps writing fast, as xlsxwriter
+        # rewrites every rule's formula (a KS4 non-GCSE sheet has 291 columns but ~40 runs).
+        runs: list[tuple[int, int, dict[str, Any]]] = []
+        shape_of_run = None
         for i, column in enumerate(self.columns):
-            validation = (column.values.excel_validation(f"{column_letter(i)}{self.first + 1}")
-                          if column.values is not None else None)
-            if validation is None:
-                continue
-            validation = dict(validation)
-            if validation.get("validate") == "list" and isinstance(validation.get("source"), list):
-                validation["source"] = self.list_source(column, validation["source"])
-            for key, value in self.validation_messages(column, validation.get("validate") == "list").items():
-                validation.setdefault(key, value)  # a value set's own wording wins
-            self.sheet.data_validation(self.first, i, self.last, i, validation)
+            validation = self.validation(column, f"{column_letter(i)}{self.first + 1}")
+            shape = self.validation_shape(column, validation)
+            if shape is not None and runs and shape == shape_of_run and runs[-1][1] == i - 1:
+                runs[-1] = (runs[-1][0], i, runs[-1][2])
+            elif validation is not None:
+                runs.append((i, i, validation))
+            shape_of_run = shape
+        for start, end, validation in runs:
+            self.sheet.data_validation(self.first, start, self.last, end, validation)
+
+    def validation(self, column: Column, cell: str) -> dict[str, Any] | None:
+        validation = column.values.excel_validation(cell) if column.values is not None else None
+        if validation is None:
+            return None
+        validation = dict(validation)
+        if validation.get("validate") == "list" and isinstance(validation.get("source"), list):
+            validation["source"] = self.list_source(column, validation["source"])
+        for key, value in self.validation_messages(column, validation.get("validate") == "list").items():
+            validation.setdefault(key, value)  # a value set's own wording wins
+        return validation
+
+    @staticmethod
+    def validation_shape(column: Column, validation: dict[str, Any] | None) -> Any:
+        """What makes two columns' rules the same rule: a custom formula written for a stand-in
+        cell, and the messages. Lists and other kinds are never merged."""
+        if validation is None or validation.get("validate") != "custom" or column.values is None:
+            return None
+        shape = dict(validation, value=column.values.excel_validation("\x01")["value"])
+        return sorted((k, str(v)) for k, v in shape.items())
 
     def list_source(self, column: Column, values: list[str]) -> list[str] | str:
         inline = ",".join(values)
@@ -271,16 +296,17 @@ class _TemplateWriter:
     def validation_messages(self, column: Column, is_list: bool) -> dict[str, Any]:
         # "stop" rather than "warning": the upload rejects anything outside the list, so letting
         # a wrong value stay only moves the error to upload time. Blank is always allowed.
+        # (no column header in them: columns with one grade scale share one rule, see dropdowns())
         valid = column.values.describe()
         tip = _hint_text(column)
         verb = "Choose from the list" if is_list else "Enter"
         message = f"{verb}: {valid}. Leave blank for no entry.{tip}"
         return {
-            "input_title": _clip(column.header, 32),
+            "input_title": "Valid entries" if column.kind != "result" else "Valid results",
             "input_message": _clip(message, 255),
             "error_type": "stop",
             "error_title": "Not a valid entry",
-            "error_message": _clip(f"{column.header} accepts only: {valid}, or blank.{tip}", 255),
+            "error_message": _clip(f"This column accepts only: {valid}, or blank.{tip}", 255),
         }
 
     def mistake_highlights(self) -> None:
