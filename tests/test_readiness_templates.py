@@ -272,3 +272,13 @@ def test_annotated_copy_keeps_the_template_look_and_prints_well(nongcse, upload_
     cell = sheet[f"{first}{nongcse.row(0)}"]
     assert cell.fill.fgColor.rgb.endswith("FFC7CE") and cell.comment is not None
     assert wrapped_rows_have_heights(book["Issues"], widths_of(book["Issues"]), min_row=2) >= 1
+
+
+@pytest.mark.parametrize("plugin", ["ks4_gcse", "ks4_nongcse", "ks5_alevel", "ks2"])
+def test_every_validation_formula_fits_excels_limit(plugin):
+    from frs.keystage import EXCEL_VALIDATION_LIMIT
+    from frs.workbook.inspect import read_data_validations
+
+    ctx = context(plugin, pupil_count=1)
+    formulas = [formula for _, formula in read_data_validations(ctx.template(), ctx.sheet_name)]
+    assert formulas and max(len(f) for f in formulas) <= EXCEL_VALIDATION_LIMIT
