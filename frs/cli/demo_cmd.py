@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..config import LONDON
 from . import main, pass_app
 
 SCHOOL_DFE, SCHOOL_NAME = "1231234", "Demo Academy"
@@ -27,6 +26,7 @@ def demo_command(app, keystage: str, pupils: int) -> None:
     then a clean copy, confirms it and lists the uploads. If FRS_NOW is not set, the clock is set
     inside the key stage's latest round so uploads are accepted. Safe to run again.
     """
+    from ..config import LONDON
     from ..connectors import School
     from ..demo import DemoSource, fill_results
     from ..storage.service import Service

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..connectors import PupilSource, School, dfe_number
-from ..kernel import UnknownKeyStage
-from ..workbook.template import build_template, template_filename
 from . import fail, main, pass_app
+
+if TYPE_CHECKING:
+    from ..connectors import PupilSource, School
 
 
 @main.command("template")
@@ -47,6 +48,10 @@ def template(app, schools, schools_file, keystage_id, output, output_dir, round_
     Prints each file written. Exit status 1 if any school's template could not be made,
     2 on a usage error.
     """
+    from ..connectors import School
+    from ..kernel import UnknownKeyStage
+    from ..workbook.template import build_template, template_filename
+
     held = _held_schools(app)
     if all_schools:
         schools = tuple(schools) + tuple(held)
@@ -90,6 +95,8 @@ def template(app, schools, schools_file, keystage_id, output, output_dir, round_
 
 
 def _schools(dfe_numbers, schools_file, school_name) -> list[School]:
+    from ..connectors import School, dfe_number
+
     entries = [(dfe, school_name) for dfe in dfe_numbers]
     if schools_file is not None:
         for line in schools_file:

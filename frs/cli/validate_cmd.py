@@ -7,15 +7,15 @@ from pathlib import Path
 
 import click
 
-from .. import connectors
-from ..kernel import UnknownKeyStage
 from . import echo_json, fail, main, pass_app, read_upload
 
 
 def dfe_number(ctx, param, value):
     if value is None:
         return value
-    clean = connectors.dfe_number(value)
+    from ..connectors import dfe_number as clean_dfe
+
+    clean = clean_dfe(value)
     if clean is None:
         raise click.BadParameter(f"{value!r} is not a DfE number: 7 digits, LA code + establishment number (e.g. 1231234)")
     return clean
@@ -38,6 +38,7 @@ def validate_command(app, file: Path, school: str, keystage: str | None, round_i
     Prints a table of issues (row, column, UPN, code, message). Exit status: 0 when there are no
     errors (warnings allowed), 1 when there are errors, 2 on a usage error.
     """
+    from ..kernel import UnknownKeyStage
     from ..validation import render
     from ..validation.engine import annotate, validate
 

@@ -15,8 +15,6 @@ import shutil
 from collections import defaultdict
 from typing import Any
 
-import xlsxwriter
-
 from ..issues import Issue, Report, column_index, plural, visible
 
 TABLE_COLUMNS = ("Row", "Column", "UPN", "Code", "Message")
@@ -64,6 +62,8 @@ ERROR_LIST_HEADERS = ("Severity", "Sheet", "Row", "Column", "Column header", "UP
 def errors_xlsx(report: Report) -> bytes:
     """The downloadable error list: one row per issue, filterable."""
     out = io.BytesIO()
+    import xlsxwriter  # only when a workbook is written: `frs validate` without one starts faster
+
     book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
     bold = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     wrap = book.add_format({"text_wrap": True, "valign": "top"})
@@ -92,6 +92,8 @@ def annotated_xlsx(rows: list[list[Any]], report: Report, sheet_name: str, freez
     """A copy of the school's sheet (values only) with each bad cell highlighted and commented,
     plus an "Issues" sheet that links to every cell."""
     out = io.BytesIO()
+    import xlsxwriter  # only when a workbook is written: `frs validate` without one starts faster
+
     book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
     error_fmt = book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "border": 1})
     warn_fmt = book.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700", "border": 1})
