@@ -105,7 +105,8 @@ def explain(exc: BaseException) -> tuple[str, bool]:
 
     # the modules are looked up, not imported: an error of a module never loaded cannot occur
     known = [ConfigError] + [getattr(sys.modules.get(module), name) for module, name in
-                             (("frs.plugins", "PluginError"), ("frs.storage.db", "DatabaseError"))
+                             (("frs.plugins", "PluginError"), ("frs.storage.db", "DatabaseError"),
+                              ("frs.kernel", "UnknownKeyStage"))
                              if module in sys.modules]
     if isinstance(exc, tuple(known)):
         return str(exc), False

@@ -15,7 +15,8 @@ MANAGER = "data.manager@demo-academy.example"
 
 @main.command("demo")
 @click.option("--keystage", default="ks5_alevel", show_default=True, help="Key stage to demonstrate.")
-@click.option("--pupils", default=30, show_default=True, help="Pupils in the demo cohort.")
+@click.option("--pupils", default=30, show_default=True, type=click.IntRange(3, 2000),
+              help="Pupils in the demo cohort (3 to 2000).")
 @pass_app
 def demo_command(app, keystage: str, pupils: int) -> None:
     """Set up a demo school and run a results day end to end.
@@ -29,13 +30,17 @@ def demo_command(app, keystage: str, pupils: int) -> None:
     from ..config import LONDON
     from ..connectors import School
     from ..demo import DemoSource, fill_results
+    from ..kernel import UnknownKeyStage
     from ..storage.service import Service
     from ..validation import render
     from ..validation.engine import annotate
     from ..workbook.template import build_template, template_filename
 
     kernel = app.kernel
-    ks = kernel.keystage(keystage)
+    try:
+        ks = kernel.keystage(keystage)
+    except UnknownKeyStage as exc:
+        raise click.BadParameter(str(exc), param_hint="'--keystage'") from None
     rnd = kernel.round_for(ks)
     if rnd is None:
         raise click.UsageError(f"config has no round for key stage {ks.key_stage}")

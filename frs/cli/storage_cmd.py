@@ -170,8 +170,11 @@ def users_add(app: App, email: str, school_dfe: str, permissions: tuple[str, ...
     if as_json:
         echo_json(result)
     else:
-        verb = "Added" if result["created"] else "Updated" if result["changed"] else "Nothing changed: already held:"
-        click.echo(f"{verb} {result['email']}: {', '.join(result['permissions'])} at {result['school']}")
+        held = f"{', '.join(result['permissions'])} at {result['school']}"
+        if result["changed"]:
+            click.echo(f"{'Added' if result['created'] else 'Updated'} {result['email']}: {held}")
+        else:
+            click.echo(f"Nothing changed: {result['email']} already has {held}")
 
 
 # --------------------------------------------------------------------------- uploads
@@ -374,7 +377,7 @@ def rounds_cmd(app: App, as_json: bool):
 
 @main.command("audit")
 @click.option("--school", "school_dfe", required=True, metavar="DFE", help="The school's DfE number.")
-@click.option("--limit", type=int, help="Show only the last N lines.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), help="Show only the last N lines.")
 @as_option(required=False)
 @json_option
 @pass_app
@@ -394,13 +397,20 @@ def audit_cmd(app: App, school_dfe: str, limit: int | None, actor: str | None, a
     click.echo(f"{len(events)} audit lines")
 
 
+def _finite(value: float, param) -> float:
+    if value != value:  # NaN passes every range check
+        raise click.BadParameter("must be a number of hours", param=param)
+    return value
+
+
 @main.group("store")
 def store_group():
     """The file store."""
 
 
 @store_group.command("sweep")
-@click.option("--older-than", "hours", type=float, default=24.0, show_default=True,
+@click.option("--older-than", "hours", type=click.FloatRange(0.0, 24.0 * 366), default=24.0, show_default=True,
+              callback=lambda ctx, param, value: _finite(value, param),
               help="Only remove orphan files last touched more than this many hours ago.")
 @pass_app
 @refusals

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import fail, main, pass_app
+from . import OutputFile, fail, main, pass_app
 
 if TYPE_CHECKING:
     from ..connectors import PupilSource, School
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
                    "name. Blank lines and lines starting with # are ignored.")
 @click.option("--keystage", "keystage_id", required=True, metavar="KS",
               help="Key stage id, e.g. ks5_alevel (see `frs plugins`).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", type=OutputFile(),
               help="File to write (one school only).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write each school's template into, under its standard file name.")
@@ -62,6 +62,12 @@ def template(app, schools, schools_file, keystage_id, output, output_dir, round_
         raise click.UsageError("Give either --output or --output-dir, not both.")
     if output and len(targets) > 1:
         raise click.UsageError("--output names one file: use --output-dir for several schools.")
+    if output_dir:
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot create the folder {str(output_dir)!r}: {exc.strerror or exc}",
+                                     param_hint="'--output-dir'") from None
     kernel = app.kernel
     try:
         keystage = kernel.keystage(keystage_id)
