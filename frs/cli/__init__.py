@@ -14,13 +14,9 @@ else into one line (the traceback only with ``-v``).
 from __future__ import annotations
 
 import errno
-import json
-import logging
 import os
 import sys
-import traceback
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -60,7 +56,25 @@ def read_upload(path, limits) -> bytes:
         return handle.read(limits.max_upload_bytes + 1)
 
 
-def echo_json(data: Any) -> None:
+def program() -> str:
+    """How to run frs again from here, for the commands printed as hints: ``frs`` when that is
+    what is on PATH, else the path it was started by (e.g. ``.venv/bin/frs`` before the
+    virtual environment is activated)."""
+    import shlex
+    import shutil
+
+    started = sys.argv[0] if sys.argv else ""
+    if Path(started).name != "frs":
+        return "frs"
+    found = shutil.which("frs")
+    if found and Path(found).resolve() == Path(started).resolve():
+        return "frs"
+    return shlex.quote(started)
+
+
+def echo_json(data) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2, default=str))
 
 
@@ -146,6 +160,8 @@ class FrsGroup(click.Group):
         verbose = bool(ctx.params.get("verbose"))
         message, unexpected = explain(exc)
         if verbose and unexpected:
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
         hint = " (run `frs -v ...` for details)" if unexpected and not verbose else ""
         fail(message + hint, 2)
@@ -162,6 +178,8 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
     Operators list plugins, make templates and validate files here; see each command's --help.
     """
+    import logging  # here, not at the top: --help and --version never get this far
+
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = App(config_path)
 

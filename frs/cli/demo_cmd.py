@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
 
-from . import main, pass_app
+from . import main, pass_app, program
 
 SCHOOL_DFE, SCHOOL_NAME = "1231234", "Demo Academy"
 MANAGER = "data.manager@demo-academy.example"
@@ -92,6 +93,7 @@ def demo_command(app, keystage: str, pupils: int) -> None:
         when = view.uploaded_at.astimezone(LONDON).strftime("%d/%m/%Y %H:%M")
         click.echo(f"   #{view.id:<4} {view.status:<22} {view.pupils:>3} pupils  {when}  {view.filename}"
                    + (f"  ({view.report_status})" if view.report_status else ""))
-    click.echo(f"\nTry: frs validate {out / name} --school {SCHOOL_DFE}\n"
-               f"     FRS_NOW={os.environ['FRS_NOW']} frs uploads list --school {SCHOOL_DFE} --all\n"
-               f"     frs audit --school {SCHOOL_DFE}")
+    frs = program()
+    click.echo(f"\nTry: {frs} validate {shlex.quote(str(out / name))} --school {SCHOOL_DFE}\n"
+               f"     FRS_NOW={os.environ['FRS_NOW']} {frs} uploads list --school {SCHOOL_DFE} --all\n"
+               f"     {frs} audit --school {SCHOOL_DFE}")

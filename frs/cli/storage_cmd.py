@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from . import App, OutputFile, echo_json, fail, main, pass_app, read_upload, write_output
+from . import App, OutputFile, echo_json, fail, main, pass_app, program, read_upload, write_output
 from ..storage.names import PERMISSIONS
 
 
@@ -112,8 +112,8 @@ def schools_import(app: App, file: Path, as_json: bool):
         echo_json(result.to_dict())
     else:
         click.echo(f"{file.name}: {result.added} added, {result.updated} updated, {result.unchanged} unchanged, "
-                   f"{len(result.bad)} bad rows." + ("" if result.added or result.updated else
-                                                    " Nothing changed in the database."))
+                   f"{len(result.bad)} lines not loaded." + ("" if result.added or result.updated else
+                                                             " Nothing changed in the database."))
         for line, reason in result.bad[:100]:
             click.echo(f"  line {line}: {reason}")
         if len(result.bad) > 100:
@@ -227,7 +227,7 @@ def upload_cmd(app: App, file: Path, actor: str, school_dfe: str | None, keystag
             click.echo(table(result.report))
         _print_upload(result.upload)
         if result.upload.status == "Awaiting confirmation":
-            click.echo(f"  Confirm it with: frs uploads confirm {result.upload.id} --as {actor} --accept-terms")
+            click.echo(f"  Confirm it with: {program()} uploads confirm {result.upload.id} --as {actor} --accept-terms")
     if result.confirm_refused:
         fail(result.confirm_refused)
     if not result.report.valid:
