@@ -362,7 +362,7 @@ def uploads_errors(app: App, upload_id: int, actor: str, output: Path):
 @pass_app
 def rounds_cmd(app: App, as_json: bool):
     """List the collection rounds and whether each is open now (FRS_NOW sets "now" for rehearsals)."""
-    from ..storage.service import round_states
+    from ..services.rounds import round_states
 
     rounds = round_states(app.kernel)
     if as_json:

@@ -10,7 +10,6 @@ SQLite begin with ``BEGIN IMMEDIATE``: they take the write lock first, so two wr
 from __future__ import annotations
 
 import contextlib
-import re
 from pathlib import Path
 from typing import Iterator
 
@@ -53,11 +52,6 @@ def describe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _redacted(url: str) -> str:
-    """A URL that may not even parse, with anything that looks like a password hidden."""
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
-
-
 def problem(exc: BaseException) -> str:
     """The first line of the driver's own message (no SQL, no parameters), for operators."""
     orig = getattr(exc, "orig", None) or exc
@@ -74,8 +68,10 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except (sa_exc.ArgumentError, ValueError):
-        raise DatabaseError(f"the database URL {_redacted(url)!r} is not a database URL (from {WHERE}); "
-                            f"use e.g. {EXAMPLES}") from None
+        # not echoed: a mangled URL may still carry a password somewhere
+        scheme = url.split("://")[0] if "://" in url and len(url.split("://")[0]) < 30 else ""
+        raise DatabaseError(f"the database URL (from {WHERE}) is not a database URL"
+                            + (f" (it starts {scheme}://)" if scheme else "") + f"; use e.g. {EXAMPLES}") from None
     backend = parsed.drivername.split("+")[0]
     if backend == "postgres" or parsed.drivername == "postgresql":
         # the common spellings mean the PostgreSQL driver frs installs (psycopg 3)

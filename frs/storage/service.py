@@ -30,6 +30,7 @@ from ..config import LONDON, ConfigError, Round
 from ..connectors import School as SchoolInfo, dfe_number
 from ..issues import CONTROL_CODES, Issue, Report, visible
 from ..kernel import UnknownKeyStage
+from ..services.rounds import round_states  # noqa: F401  (also offered here, as before)
 from ..keystage import KeyStage
 from . import db
 from .files import FileStore, StoreCorrupt, sha256_of
@@ -724,19 +725,6 @@ class _Attempt:
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def round_states(kernel) -> list[dict[str, Any]]:
-    """Every configured round, with its templates and whether it is open now."""
-    now = clock.now()
-    out = []
-    for rnd in sorted(kernel.config.rounds, key=lambda r: (r.key_stage, r.year)):
-        titles = [ks.title for ks in kernel.keystages.values() if ks.key_stage == rnd.key_stage]
-        out.append({"id": rnd.id, "key_stage": rnd.key_stage, "year": rnd.year, "templates": titles,
-                    "opens": rnd.opens.isoformat(), "closes": rnd.closes.isoformat(),
-                    "window": rnd.describe_window(), "open": rnd.is_open(now),
-                    "reports_due": rnd.reports_due.isoformat() if rnd.reports_due else None})
-    return out
 
 
 def _email(value: str) -> str:
