@@ -85,11 +85,26 @@ def process_ms(argv: list[str], repeat: int) -> float:
     return median_ms(run, repeat)
 
 
+DISCOVERY_CHILD = r"""
+import time
+start = time.perf_counter()
+import importlib.metadata as md
+from frs.plugins import discover
+discover()
+print((time.perf_counter() - start) * 1000)
+"""
+
+
 def startup(repeat: int) -> dict:
     python_ms = process_ms([sys.executable, "-c", "pass"], repeat)
+    # entry-point discovery scans every installed distribution: part of each command that loads plugins
+    discovery_ms = statistics.median(
+        float(subprocess.run([sys.executable, "-c", DISCOVERY_CHILD], capture_output=True, text=True,
+                             check=True).stdout) for _ in range(repeat))
     version_ms = process_ms([FRS, "--version"], repeat)
     help_ms = process_ms([FRS, "--help"], repeat)
     return {"python_ms": python_ms, "frs_version_ms": version_ms, "frs_help_ms": help_ms,
+            "plugin_discovery_ms": round(discovery_ms, 1),
             "x_version_vs_python": round(version_ms / python_ms, 2), "x_help_vs_python": round(help_ms / python_ms, 2)}
 
 
@@ -144,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
     kernel = Kernel(config.load())
     print("timing start-up ...", file=sys.stderr)
-    started = startup(max(5, args.repeat))
+    started = startup(max(3, args.repeat))
     rows = []
     for ks_id in args.keystage or sorted(kernel.keystages):
         print(f"benchmarking {ks_id} ...", file=sys.stderr)
@@ -164,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(f"{c:>13}" for c in cells))
     print(f"\nStart-up (whole processes, median): python -c pass {started['python_ms']:.0f} ms; "
           f"frs --version {started['frs_version_ms']:.0f} ms ({started['x_version_vs_python']}x python); "
-          f"frs --help {started['frs_help_ms']:.0f} ms ({started['x_help_vs_python']}x python)")
+          f"frs --help {started['frs_help_ms']:.0f} ms ({started['x_help_vs_python']}x python); "
+          f"plugin discovery (importlib.metadata entry points) {started['plugin_discovery_ms']:.0f} ms")
     for r in rows:
         print(f"  frs validate process, {r['keystage']}: {r['validate_process_ms']:.0f} ms against "
               f"{r['openpyxl_process_ms']:.0f} ms for a process that only opens the file with openpyxl "
