@@ -342,9 +342,12 @@ class Service:
             self._record(audit, "refused", exc.reason)
             raise
         except Exception as exc:
-            self._record(audit, "failed", f"{type(exc).__name__}: {exc}")
+            # a database error's text carries the SQL and its parameters (pupil data): only the
+            # driver's first line goes into the audit log and the message
+            reason = db.problem(exc) if hasattr(exc, "orig") else f"{type(exc).__name__}: {exc}"
+            self._record(audit, "failed", reason)
             log.exception("upload failed")
-            raise StorageFailed(f"The upload could not be stored ({type(exc).__name__}: {exc}). Nothing was kept; "
+            raise StorageFailed(f"The upload could not be stored ({reason}). Nothing was kept; "
                                 "try again, and tell the service desk if it happens again.") from exc
         self.kernel.notify("upload_validated", report=report, school=_info(school), upload_id=view.id)
         result = UploadResult(view, report)
