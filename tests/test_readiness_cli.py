@@ -383,6 +383,7 @@ MISTAKES = [
     ["template", "--school", SCHOOL, "--keystage", "ks5_alevel", "--output-dir", "{file}"],
     ["template", "--school", SCHOOL, "--keystage", "ks5_alevel", "--source", "nope", "-o", "t.xlsx"],
     ["template", "--schools-file", "{missing}", "--keystage", "ks5_alevel", "--output-dir", "out"],
+    ["template", "--schools-file", "{latin}", "--keystage", "ks5_alevel", "--output-dir", "out"],
     ["schools", "import", "{missing}"],
     ["schools", "import", "{folder}"],
     ["schools", "import", "{file}"],  # an xlsx is not a CSV
@@ -407,5 +408,7 @@ MISTAKES = [
 def test_every_mistake_is_one_clear_line_and_a_non_zero_exit(home, storage_kernel, args):
     (home / "afolder").mkdir()
     (home / "file.xlsx").write_bytes(make_ks5_workbook(storage_kernel))
-    args = [a.format(missing=home / "missing.xlsx", folder=home / "afolder", file=home / "file.xlsx") for a in args]
+    (home / "latin.txt").write_bytes("1231234,Ecole Saint-Andr\u00e9\n".encode("latin-1"))
+    args = [a.format(missing=home / "missing.xlsx", folder=home / "afolder", file=home / "file.xlsx",
+                     latin=home / "latin.txt") for a in args]
     one_line_error(run(*args))

@@ -105,7 +105,12 @@ def _schools(dfe_numbers, schools_file, school_name) -> list[School]:
 
     entries = [(dfe, school_name) for dfe in dfe_numbers]
     if schools_file is not None:
-        for line in schools_file:
+        try:
+            lines = schools_file.read().splitlines()
+        except UnicodeDecodeError as exc:
+            raise click.BadParameter(f"{schools_file.name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+                                     "save it again as UTF-8", param_hint="'--schools-file'") from None
+        for line in lines:
             line = line.strip()
             if line and not line.startswith("#"):
                 dfe, _, name = line.partition(",")
