@@ -120,6 +120,34 @@ def test_an_unexpected_failure_in_any_command_is_one_line_with_a_pointer_to_verb
         main.commands.pop("boom-for-test")
 
 
+def test_a_refusal_or_config_error_reaching_the_last_resort_keeps_its_own_words_and_status():
+    from frs.config import ConfigError
+    from frs.storage.service import Refused
+
+    @main.command("refuse-for-test")
+    def refuse():
+        raise Refused("Nothing was stored: the round is closed.")
+
+    @main.command("config-for-test")
+    def bad_config():
+        raise ConfigError("frs.toml: limits.max_rows must be a positive whole number")
+
+    try:
+        line = one_line_error(run("refuse-for-test"), 1)
+        assert line == "Error: Nothing was stored: the round is closed."
+        line = one_line_error(run("config-for-test"), 2)
+        assert "limits.max_rows" in line and "-v" not in line
+    finally:
+        main.commands.pop("refuse-for-test")
+        main.commands.pop("config-for-test")
+
+
+def test_the_demo_outside_its_round_is_one_line(home, monkeypatch):
+    monkeypatch.setenv("FRS_NOW", "2030-01-01T10:00")
+    line = one_line_error(run("demo", "--pupils", "3"), 1)
+    assert "accepted from" in line
+
+
 # --------------------------------------------------------------------------- output folders
 
 

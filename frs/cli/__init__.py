@@ -112,18 +112,24 @@ def write_output(path: Path, data: bytes) -> None:
         path.write_bytes(data)
 
 
-def explain(exc: BaseException) -> tuple[str, bool]:
-    """One line for a person about an error no command handled itself, and whether it is
-    unexpected (then ``-v`` shows the traceback worth reporting)."""
-    from ..config import ConfigError
+#: errors whose message is already written for a person: (module, class, exit status)
+KNOWN_ERRORS = (("frs.config", "ConfigError", 2), ("frs.plugins", "PluginError", 2),
+                ("frs.storage.db", "DatabaseError", 2), ("frs.kernel", "UnknownKeyStage", 2),
+                ("frs.storage.service", "Refused", 1), ("frs.storage.service", "StorageFailed", 2))
 
+
+def explain(exc: BaseException) -> tuple[str, bool, int]:
+    """One line for a person about an error no command handled itself, whether it is unexpected
+    (then ``-v`` shows the traceback worth reporting), and the exit status."""
     # the modules are looked up, not imported: an error of a module never loaded cannot occur
-    known = [ConfigError] + [getattr(sys.modules.get(module), name) for module, name in
-                             (("frs.plugins", "PluginError"), ("frs.storage.db", "DatabaseError"),
-                              ("frs.kernel", "UnknownKeyStage"))
-                             if module in sys.modules]
-    if isinstance(exc, tuple(known)):
-        return str(exc), False
+    for module, name, status in KNOWN_ERRORS:
+        known = getattr(sys.modules.get(module), name, None)
+        if known is not None and isinstance(exc, known):
+            return str(exc), False, status
+    return (*_unexpected(exc), 2)
+
+
+def _unexpected(exc: BaseException) -> tuple[str, bool]:
     sa_exc = sys.modules.get("sqlalchemy.exc")
     if sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError):
         from ..storage.db import database_problem
@@ -158,13 +164,13 @@ class FrsGroup(click.Group):
     @staticmethod
     def _report(ctx: click.Context, exc: Exception) -> None:
         verbose = bool(ctx.params.get("verbose"))
-        message, unexpected = explain(exc)
+        message, unexpected, status = explain(exc)
         if verbose and unexpected:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
         hint = " (run `frs -v ...` for details)" if unexpected and not verbose else ""
-        fail(message + hint, 2)
+        fail(message + hint, status)
 
 
 @click.group(cls=FrsGroup, context_settings={"help_option_names": ["-h", "--help"]})
