@@ -217,7 +217,7 @@ def test_wrong_sheet(kernel, ks5, template):
         ws.title = "Sheet1"
 
     report = validate(kernel, filled(kernel, ks5, template, edit), SCHOOL.dfe, keystage_id="ks5_alevel")
-    assert {i.code for i in report.issues} == {"template.wrong-sheet"}
+    assert {i.code for i in report.issues} == {"template.renamed-sheet"}  # issue 7: a renamed sheet is named as such
 
 
 def test_untouched_template_without_pupils(kernel, ks5):

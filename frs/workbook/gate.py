@@ -15,7 +15,7 @@ the time; each pass over a 1.6 MB sheet costs 0.5-4 ms, so the checks are few pa
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 import re
 import struct
@@ -62,6 +62,27 @@ class Passed:
     """
 
     odd_text: bool = False
+    #: what the reader needs to know about each worksheet part, by part name
+    sheets: dict[str, "SheetFacts"] = field(default_factory=dict)
+    #: every sheet and shared-strings part is plain ASCII (so no text needs normalising)
+    ascii_text: bool = True
+
+
+@dataclass
+class SheetFacts:
+    """What one scan of a worksheet's XML told the gate, for the reader.
+
+    ``values``: cells written with content (a value, a formula or an inline string); the reader
+    compares it with the non-blank cells python-calamine returned, so a cell written twice
+    (calamine keeps the last), an error value or a formula with no result cannot go unnoticed.
+    ``look``: something else only a cell-by-cell read can settle (a shared-string index that is
+    not a plain number, single-quoted attributes). ``numbers``: a boolean, or a number calamine
+    may read as NaN, infinity or beyond 2^63.
+    """
+
+    values: int = 0
+    look: bool = False
+    numbers: bool = False
 
 
 def check_upload(data: bytes, limits: Limits, *, max_columns: int) -> Passed:
@@ -421,10 +442,44 @@ def check_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Li
         strings = info.filename.lower().endswith("sharedstrings.xml") or SST_ROOT_RE.search(part, 0, 4096)
         if sheet:
             window.check_sheet(info.filename, part)
+            passed.sheets[info.filename] = sheet_facts(part)
         if strings:
             check_shared_strings(part)
+        if (sheet or strings) and passed.ascii_text:
+            passed.ascii_text = part.isascii()
         if (sheet or strings) and not passed.odd_text:
             passed.odd_text = odd_text(part, limits.max_cell_chars, strings=bool(strings))
+
+
+# a value that is not a plain whole number of at most 15 digits: a decimal, text, a date, an
+# error, NaN, infinity, a number calamine may read as beyond 2^63, or an odd shared-string index
+ODD_VALUE_RE = re.compile(rb"<v>(?!\d{1,15}+</v>)")
+# of those: a shared-string cell not written <c ... t="s"><v>N</v></c> with N a plain number
+ODD_STRING_INDEX_RE = re.compile(rb't="s"(?!><v>(?:0|[1-9]\d*+)</v>)')
+# and a number that is not a plain decimal of at most 15 digits before the point
+ODD_NUMBER_RE = re.compile(rb"<v>(?!-?\d{1,15}+(?:\.\d++)?+</v>)")
+
+
+def sheet_facts(xml: bytes | bytearray) -> SheetFacts:
+    """The :class:`SheetFacts` of one worksheet part, from a few C-speed scans.
+
+    Every cell with content ends "</c>" (an empty, styled cell is "<c .../>"), and calamine
+    returns a non-blank value for each unless the cell holds an error, a formula with no stored
+    result, an inline string with a value, an empty text, or shares its position with another:
+    so one count, compared with calamine's, finds all of those without a look at each cell.
+    """
+    start, end = xml.find(b"<sheetData"), xml.rfind(b"sheetData")
+    if start < 0:
+        return SheetFacts()
+    look = numbers = False
+    odd = ODD_VALUE_RE.search(xml, start, end)
+    if odd is not None:
+        look = ODD_STRING_INDEX_RE.search(xml, start, end) is not None or xml.find(b"='", start, end) >= 0
+        numbers = ODD_NUMBER_RE.search(xml, odd.start(), end) is not None
+    # "b" is rare in sheet XML (no tag or attribute Excel writes has one): look for t="b" only after it
+    if not numbers and xml.find(b"b", start, end) >= 0:
+        numbers = xml.find(b't="b"', start, end) >= 0
+    return SheetFacts(values=xml.count(b"</c>", start, end), look=look, numbers=numbers)
 
 
 CONTROL_BYTES = bytes(CONTROL_CODES)
@@ -525,6 +580,7 @@ R_ATTR_RE = re.compile(rb"""(?:^|(?<=[\s"']))r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 # an r attribute written other than ' r="': after a non-space, with spaces around "=", single-quoted
 UNUSUAL_R_RE = re.compile(rb"""r(?:(?<=[^ ]r)\s*=|\s+=|=(?!"))""")
 SPACED_R_RE = re.compile(rb"r\s+=")
+LATE_R_RE = re.compile(rb"r=(?<!<c r=)(?<!<row r=)")  # an r= anywhere but at the start of its tag
 SPACE_R_RE = re.compile(rb"r +=")  # the same when the only white space is " " (a literal start: faster)
 
 
@@ -571,7 +627,8 @@ class Window:
                 self.check_hit(name, xml, found.start())
         # calamine places a cell by its LAST r attribute: one written other than ' r="' (after a
         # quote, a tab, with spaces or single quotes) would slip past the scans above
-        if UNUSUAL_R_RE.search(xml, start, end):
+        # and so does an r attribute that is not the first thing in its tag (a second position)
+        if UNUSUAL_R_RE.search(xml, start, end) or LATE_R_RE.search(xml, start, end):
             self.check_each_tag(name, xml, start, end)
 
     def plainly_inside(self, xml: bytes | bytearray, start: int, end: int) -> bool:
@@ -621,6 +678,10 @@ class Window:
             for attr in attrs:  # calamine takes a cell's last r, a row's first: check them all
                 self.check_ref(name, attr.group(1) if attr.group(1) is not None else attr.group(2),
                                cell=tag.group(1) == b"c")
+            if len(attrs) > 1:  # inside the window, but which position is meant?
+                reject("upload.ambiguous-cells", f"The sheet {name[:80]!r} has a {'cell' if tag.group(1) == b'c' else 'row'} "
+                                                 "with two positions, so it could be read in more than one way; "
+                                                 "Excel never writes that. " + SAVE_AS)
 
     def check_ref(self, name: str, value: bytes, *, cell: bool | None = None) -> None:
         ref = CELL_REF_RE.fullmatch(value) if len(value) <= 16 else None
@@ -693,8 +754,9 @@ def window_scans(max_rows: int, max_columns: int) -> WindowScans:
     exact = beyond(last, "A", "Z") + b"|[A-Z]*+(?:" + beyond(str(max_rows), "0", "9") + b'|[^1-9]|\\d*+[^"\\d])'
 
     def r_value(value: bytes) -> re.Pattern:
-        # "r=" then: not a double quote (r='..', r= ".."), not after a space ("r=, <c\tr=), or a value
-        return re.compile(b'r=(?:[^"]|(?<! r=)|"(?:' + value + b"))")
+        # "r=" then: not a double quote (r='..', r= ".."), not first in its tag ("r=, <c\tr=, a second
+        # r=), or a value
+        return re.compile(b'r=(?:[^"]|(?<!<c r=)(?<!<row r=)|"(?:' + value + b"))")
 
     return WindowScans(odd_row=re.compile(rb'w(?<=<row)(?! r=")'),
                        r_value=r_value(quick if digits > 1 else exact), exact_r_value=r_value(exact))
