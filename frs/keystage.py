@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 from .hookspecs import hookimpl
 from .issues import ERROR, Issue, column_letter
+from .text import not_ascii_message
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Round
@@ -349,7 +350,13 @@ class ResultsRule(Rule):
                     pass
             for row, value in enumerate(values):
                 text = cell_text(value)
-                if not text or column.values.normalise(value) is not None:
+                if not text:
+                    continue
+                if not text.isascii():  # grades are ASCII: "９" or "٩" only looks like 9
+                    yield self.issue(table, row, column.id, f'"{text}" is not a valid result for {column.header}. '
+                                     + not_ascii_message("result", text), value=value)
+                    continue
+                if column.values.normalise(value) is not None:
                     continue
                 yield self.issue(table, row, column.id, self.message(column, text), value=value)
 

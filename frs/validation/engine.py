@@ -369,10 +369,13 @@ def records(table: Table) -> list[dict[str, Any]]:
     """Pupil rows as plain values for storage: pupil fields by column id, results by column id."""
     out = []
     result_cols = [(c.id, table.index[c.id], c.values) for c in table.columns if c.kind == "result" and c.values]
-    pupil_cols = [(c.id, table.index[c.id]) for c in table.columns if c.kind != "result"]
+    pupil_cols = [(c.id, table.index[c.id]) for c in table.columns if c.kind != "result" and not c.values]
+    # pupil columns with a value set (Gender) are stored as their code: "M" as "Male"
+    coded_cols = [(c.id, table.index[c.id], c.values) for c in table.columns if c.kind != "result" and c.values]
     for row, n in zip(table.rows, table.row_numbers):
         record: dict[str, Any] = {"row": n}
         record.update({cid: cell_text(row[i]) for cid, i in pupil_cols})
+        record.update({cid: values.normalise(row[i]) or cell_text(row[i]) for cid, i, values in coded_cols})
         results = {}
         for cid, i, values in result_cols:
             if row[i] != "" and row[i] is not None:

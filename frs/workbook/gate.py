@@ -33,7 +33,8 @@ RATIO_GRACE_BYTES = 1 * MIB  # small parts legitimately compress very well; rati
 MAX_SHARED_STRINGS_BYTES = 16 * MIB  # a real results file has a few hundred KiB of strings
 MAX_SHARED_STRINGS = 200_000
 
-SAVE_AS = "Open it in Excel and use File > Save As > Excel Workbook (.xlsx), then upload that copy."
+SAVE_AS = ("Open it in Excel and use File > Save As > Excel Workbook (.xlsx) (in LibreOffice: File > Save As, "
+           "file type Excel 2007-365 (.xlsx), then Use Excel 2007-365!), then upload that copy.")
 MAIN_CONTENT_TYPE = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 TEXT_ENCODINGS = {b"utf-8", b"utf8", b"us-ascii", b"ascii", b"iso-8859-1", b"latin-1", b"latin1",
                   b"windows-1252", b"cp1252"}
