@@ -147,6 +147,8 @@ class _Run:
                                                   "Excel, which calculates formulas, and save it again)."),
         "number": ("template.bad-number", "This cell holds a number that cannot be stored ({shown}). Type the "
                                           "{what} again."),
+        "value": ("template.unreadable-cell", "This cell holds a value that cannot be read ({shown}). Type the "
+                                              "{what} again."),
     }
 
     def check_unreadable(self) -> None:

@@ -680,7 +680,7 @@ class Window:
                 self.check_ref(name, attr.group(1) if attr.group(1) is not None else attr.group(2),
                                cell=tag.group(1) == b"c")
             if len(attrs) > 1:  # inside the window, but which position is meant?
-                reject("upload.ambiguous-cells", f"The sheet {name[:80]!r} has a {'cell' if tag.group(1) == b'c' else 'row'} "
+                reject("upload.ambiguous-cells", f"A sheet of the workbook ({name[:80]}) has a {'cell' if tag.group(1) == b'c' else 'row'} "
                                                  "with two positions, so it could be read in more than one way; "
                                                  "Excel never writes that. " + SAVE_AS)
 

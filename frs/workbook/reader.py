@@ -37,6 +37,7 @@ from .gate import SAVE_AS, Passed, SheetFacts, UploadRejected, sheet_facts
 
 BIGGEST = 2 ** 63  # the largest magnitude a stored number may have (a 64-bit integer)
 PLAIN_INDEX_RE = re.compile(r"0|[1-9][0-9]*")
+NUMBER_RE = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")  # as Excel writes one
 REF_RE = re.compile(r"([A-Z]{1,3})([1-9][0-9]*)")
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -48,7 +49,8 @@ class Unreadable(str):
 
     Its text is what the cell shows (``#N/A``), so a rule that looks at it sees an invalid
     value; ``kind`` says why: ``"error"`` (an Excel error value), ``"no-value"`` (a formula
-    with no stored result) or ``"number"`` (NaN, infinity, or beyond 2^63).
+    with no stored result), ``"number"`` (NaN, infinity, beyond 2^63, or no number at all) or
+    ``"value"`` (a boolean that is neither 0 nor 1).
     """
 
     kind: str
@@ -98,6 +100,9 @@ class Workbook:
                                  f"The workbook has more than one sheet named {sheet!r}, so we cannot tell which "
                                  "holds the results. Delete or rename the extra one (right-click its tab), save "
                                  "and upload again.")
+        found: list[tuple[int, int, Any]] = []
+        part = self._part(sheet)
+        xml = None
         try:
             rows = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except (KeyboardInterrupt, SystemExit):
@@ -105,12 +110,15 @@ class Workbook:
         except BaseException as exc:  # as above: a panic inside calamine must not take the worker down
             if "shared strings" in str(exc):
                 raise ambiguous(sheet, "a cell refers to a text that is not in the workbook") from None
-            raise UploadRejected("upload.unreadable",
-                                 f"Sheet {sheet!r} could not be read (it may be damaged). Open the file in "
-                                 f"Excel, save it again as .xlsx and upload that copy. ({type(exc).__name__})") from None
-        found: list[tuple[int, int, Any]] = []
-        part = self._part(sheet)
-        xml = None
+            # calamine gives up on the whole sheet for one number or boolean it cannot parse: read
+            # the sheet without those cells, and report each at its cell
+            rows = self._without_unparsable_cells(sheet, part, found) if part else None
+            if rows is None:
+                raise UploadRejected("upload.unreadable",
+                                     f"Sheet {sheet!r} could not be read (it may be damaged). Open the file in "
+                                     f"Excel, save it again as .xlsx and upload that copy. ({type(exc).__name__})"
+                                     ) from None
+            self._passed = None  # the gate's facts describe the sheet as it was
         facts = self._passed.sheets.get(part) if self._passed and part else None
         if facts is None and part:
             xml = self._read_part(part)
@@ -122,14 +130,15 @@ class Workbook:
                 found += read_closely(sheet, xml if xml is not None else self._read_part(part))
         if facts is None or facts.numbers or not ascii_text:
             found += tidy(rows, numbers=facts is None or facts.numbers, text=not ascii_text)
-        for r, c, value in found:
+        placed = {(r, c): value for r, c, value in found}  # one finding per cell, the last word wins
+        for (r, c), value in placed.items():
             while len(rows) <= r:
                 rows.append([""] * (len(rows[0]) if rows else 0))
             line = rows[r]
             if len(line) <= c:
                 line.extend([""] * (c + 1 - len(line)))
             line[c] = value
-        self._unreadable[sheet] = [(r, c, value) for r, c, value in found if isinstance(value, Unreadable)]
+        self._unreadable[sheet] = [(r, c, value) for (r, c), value in placed.items() if isinstance(value, Unreadable)]
         self._rows[sheet] = rows
         return rows
 
@@ -157,6 +166,33 @@ class Workbook:
                     path = target.lstrip("/") if target.startswith("/") else posixpath.normpath("xl/" + target)
                     self._parts.setdefault(entry.get("name", ""), path)
         return self._parts.get(sheet)
+
+    def _without_unparsable_cells(self, sheet: str, part: str, found: list) -> list[list[Any]] | None:
+        """The sheet's rows read from a copy without the cells calamine cannot parse (which are
+        added to ``found``), or None when no such cell explains the failure."""
+        xml = self._read_part(part)
+        spans: list[tuple[int, int]] = []
+        found += read_closely(sheet, xml, unparsable=spans)
+        if not spans:
+            return None
+        kept, at = [], 0
+        for start, end in spans:
+            kept += [xml[at:start]]
+            at = end
+        kept.append(xml[at:])
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(self._data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+            for info in source.infolist():
+                body = b"".join(kept) if info.filename.lower() == part.lower() else source.read(info)
+                copy.writestr(info.filename, body)
+        self._data = out.getvalue()
+        try:
+            self._book = CalamineWorkbook.from_filelike(io.BytesIO(self._data))
+            return self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            return None
 
     def _read_part(self, part: str) -> bytes:
         with zipfile.ZipFile(io.BytesIO(self._data)) as zf:
@@ -187,9 +223,11 @@ def tidy(rows: list[list[Any]], *, numbers: bool, text: bool) -> list[tuple[int,
     return out
 
 
-def read_closely(sheet: str, xml: bytes) -> list[tuple[int, int, Unreadable]]:
+def read_closely(sheet: str, xml: bytes, unparsable: list[tuple[int, int]] | None = None
+                 ) -> list[tuple[int, int, Unreadable]]:
     """Every cell of one worksheet's XML, one by one: refuses what could be read two ways and
-    returns the cells calamine could not turn into values."""
+    returns the cells calamine could not turn into values. ``unparsable``, when given, collects
+    the byte spans of cells calamine cannot parse at all (an empty number, a boolean 2)."""
     found: list[tuple[int, int, Unreadable]] = []
     seen: set[tuple[int, int]] = set()
     state: dict[str, Any] = {"cell": None, "text": None}
@@ -207,7 +245,8 @@ def read_closely(sheet: str, xml: bytes) -> list[tuple[int, int, Unreadable]]:
             if position in seen:
                 raise ambiguous(sheet, f"cell {ref.group(0)} is written twice")
             seen.add(position)
-            state["cell"] = {"ref": ref.group(0), "at": position, "t": attrs.get("t", "n"), "v": None, "f": False}
+            state["cell"] = {"ref": ref.group(0), "at": position, "t": attrs.get("t", "n"), "v": None, "f": False,
+                             "start": parser.CurrentByteIndex}
         elif state["cell"] is not None:
             if tag == "v":
                 state["text"] = []
@@ -234,8 +273,16 @@ def read_closely(sheet: str, xml: bytes) -> list[tuple[int, int, Unreadable]]:
                 raise ambiguous(sheet, f"cell {cell['ref']} holds both a text and a value")
             elif kind == "s" and (value is None or PLAIN_INDEX_RE.fullmatch(value) is None):
                 raise ambiguous(sheet, f"cell {cell['ref']} refers to its text in a way Excel never writes")
-            elif cell["f"] and value is None:
+            elif cell["f"] and (value is None or value == "" and kind not in ("str", "inlineStr")):
                 found.append((*cell["at"], Unreadable("(formula with no value)", "no-value")))
+                if value is not None and unparsable is not None:
+                    unparsable.append((cell["start"], xml.index(b">", parser.CurrentByteIndex) + 1))
+            elif value is not None and (kind == "n" and not NUMBER_RE.fullmatch(value)
+                                        or kind == "b" and value not in ("0", "1")):
+                shown = value.strip()[:20] or "(empty)"
+                found.append((*cell["at"], Unreadable(shown, "number" if kind == "n" else "value")))
+                if unparsable is not None:
+                    unparsable.append((cell["start"], xml.index(b">", parser.CurrentByteIndex) + 1))
 
     parser = expat.ParserCreate(namespace_separator="}")
     parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, data
