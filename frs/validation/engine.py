@@ -280,13 +280,15 @@ class _Run:
         known = self.known_values()
         first_known, last_known = (min(known), max(known) + 1) if known else (0, 0)
         contiguous = last_known - first_known == len(known)
+        telling = last_known if last_known < width else 0  # a pupil's first own cell (the UPN)
         for n, line in enumerate(rows[start:], start + 1):
             cells = line[:width]
             if len(line) > width and _filled(line[width:]):
                 self.outside(line, width, n)
             if not any(cells) and not _filled(cells):  # any() stops at a pupil's first value
                 continue
-            if known and contiguous and not (_filled(cells[:first_known]) or _filled(cells[last_known:])):
+            if known and contiguous and (len(cells) <= telling or cells[telling] == "" or cells[telling] is None) and \
+                    not (_filled(cells[:first_known]) or _filled(cells[last_known:])):
                 continue  # only what frs fills in itself (Organisation, DfE number...): not a pupil
             if len(cells) < width:
                 cells = cells + [""] * (width - len(cells))

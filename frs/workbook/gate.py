@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 import re
 import struct
+import unicodedata
 import zipfile
 import zlib
 from typing import NoReturn
 
 from ..config import Limits
 from ..issues import CONTROL_CODES, Issue, column_index, column_letter
+from ..text import SPACE_LIKE
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -63,15 +65,19 @@ class Passed:
     """
 
     odd_text: bool = False
-    #: what the reader needs to know about each worksheet part, by part name
-    sheets: dict[str, "SheetFacts"] = field(default_factory=dict)
-    #: every sheet and shared-strings part is plain ASCII (so no text needs normalising)
-    ascii_text: bool = True
+    #: each worksheet part's XML as inflated here, by part name: the reader scans the one it
+    #: reads (:func:`sheet_facts`) without inflating it again
+    sheets: dict[str, bytes] = field(default_factory=dict)
+    #: the workbook's own small parts the reader needs (its sheet list and their relationships)
+    book_parts: dict[str, bytes] = field(default_factory=dict)
+    #: no text in the shared strings changes when NFC-normalised with ordinary spaces (see
+    #: :func:`frs.text.clean`; the reader checks its sheet's own text with :func:`plain_text`)
+    plain_strings: bool = True
 
 
 @dataclass
 class SheetFacts:
-    """What one scan of a worksheet's XML told the gate, for the reader.
+    """What a few scans of a worksheet's XML tell the reader.
 
     ``values``: cells written with content (a value, a formula or an inline string); the reader
     compares it with the non-blank cells python-calamine returned, so a cell written twice
@@ -443,11 +449,13 @@ def check_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Li
         strings = info.filename.lower().endswith("sharedstrings.xml") or SST_ROOT_RE.search(part, 0, 4096)
         if sheet:
             window.check_sheet(info.filename, part)
-            passed.sheets[info.filename] = sheet_facts(part)
+            passed.sheets[info.filename] = bytes(part)
         if strings:
             check_shared_strings(part)
-        if (sheet or strings) and passed.ascii_text:
-            passed.ascii_text = part.isascii()
+        if info.filename in BOOK_PARTS:
+            passed.book_parts[info.filename] = part
+        if strings and passed.plain_strings:
+            passed.plain_strings = plain_text(part)
         if (sheet or strings) and not passed.odd_text:
             passed.odd_text = odd_text(part, limits.max_cell_chars, strings=bool(strings))
 
@@ -459,6 +467,26 @@ ODD_VALUE_RE = re.compile(rb"<v>(?!\d{1,15}+</v>)")
 ODD_STRING_INDEX_RE = re.compile(rb't="s"(?!><v>(?:0|[1-9]\d*+)</v>)')
 # and a number that is not a plain decimal of at most 15 digits before the point
 ODD_NUMBER_RE = re.compile(rb"<v>(?!-?\d{1,15}+(?:\.\d++)?+</v>)")
+
+
+ASCII_BYTES = bytes(range(128))
+BOOK_PARTS = ("xl/workbook.xml", "xl/_rels/workbook.xml.rels")
+
+
+def plain_text(part: bytes | bytearray) -> bool:
+    """True when no text in ``part`` changes under :func:`frs.text.clean`: ASCII (one C pass),
+    or UTF-8 already in NFC with no no-break spaces. (Markup is ASCII, so checking the whole part
+    checks every text in it.)"""
+    if part.isascii():
+        return True
+    # only the non-ASCII characters (one C pass deletes the rest): they must be in NFC, with no
+    # combining mark (which could compose with an ASCII letter before it) and no no-break space
+    try:
+        text = part.translate(None, ASCII_BYTES).decode("utf-8")
+    except UnicodeDecodeError:
+        return False  # another declared encoding: let the reader look at each text
+    return (unicodedata.is_normalized("NFC", text) and not any(space in text for space in SPACE_LIKE)
+            and not any(map(unicodedata.combining, text)))
 
 
 def sheet_facts(xml: bytes | bytearray) -> SheetFacts:

@@ -13,7 +13,7 @@ such as "1.0" as string 0. So the reader never hands out a value it cannot vouch
 * a boolean is read as the text the cell shows (TRUE), so no rule mistakes it for 1;
 * text is NFC-normalised, with no-break spaces as spaces (:func:`frs.text.clean`).
 
-Deciding this costs a few C-speed scans in the gate (:class:`~frs.workbook.gate.SheetFacts`)
+Deciding this costs a few C-speed scans of the sheet the gate already inflated (:func:`~frs.workbook.gate.sheet_facts`)
 and a count over calamine's rows; the cell-by-cell read of the sheet's XML runs only for a
 sheet that needs it.
 """
@@ -33,7 +33,7 @@ from python_calamine import CalamineWorkbook
 
 from ..issues import column_index
 from ..text import clean
-from .gate import SAVE_AS, Passed, SheetFacts, UploadRejected, sheet_facts
+from .gate import BOOK_PARTS, SAVE_AS, Passed, UploadRejected, plain_text, sheet_facts
 
 BIGGEST = 2 ** 63  # the largest magnitude a stored number may have (a 64-bit integer)
 PLAIN_INDEX_RE = re.compile(r"0|[1-9][0-9]*")
@@ -119,17 +119,20 @@ class Workbook:
                                      f"Excel, save it again as .xlsx and upload that copy. ({type(exc).__name__})"
                                      ) from None
             self._passed = None  # the gate's facts describe the sheet as it was
-        facts = self._passed.sheets.get(part) if self._passed and part else None
-        if facts is None and part:
-            xml = self._read_part(part)
+        facts = None
+        plain = False
+        if part:
+            xml = self._passed.sheets.get(part) if self._passed else None
+            if xml is None:
+                xml = self._read_part(part)
             facts = sheet_facts(xml)
-        ascii_text = self._passed.ascii_text if self._passed else False
+            plain = self._passed is not None and self._passed.plain_strings and plain_text(xml)
         if facts is not None:
             filled = sum(map(len, rows)) - sum(map(list.count, rows, [""] * len(rows)))
             if facts.look or facts.values != filled:
-                found += read_closely(sheet, xml if xml is not None else self._read_part(part))
-        if facts is None or facts.numbers or not ascii_text:
-            found += tidy(rows, numbers=facts is None or facts.numbers, text=not ascii_text)
+                found += read_closely(sheet, xml)
+        if facts is None or facts.numbers or not plain:
+            found += tidy(rows, numbers=facts is None or facts.numbers, text=not plain)
         placed = {(r, c): value for r, c, value in found}  # one finding per cell, the last word wins
         for (r, c), value in placed.items():
             while len(rows) <= r:
@@ -154,9 +157,13 @@ class Workbook:
         if self._parts is None:
             self._parts = {}
             try:
-                with zipfile.ZipFile(io.BytesIO(self._data)) as zf:
-                    book = ElementTree.fromstring(zf.read("xl/workbook.xml"))
-                    rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+                known = self._passed.book_parts if self._passed else {}
+                if all(name in known for name in BOOK_PARTS):
+                    book_xml, rels_xml = (known[name] for name in BOOK_PARTS)
+                else:
+                    with zipfile.ZipFile(io.BytesIO(self._data)) as zf:
+                        book_xml, rels_xml = (zf.read(name) for name in BOOK_PARTS)
+                book, rels = ElementTree.fromstring(book_xml), ElementTree.fromstring(rels_xml)
             except (KeyError, zipfile.BadZipFile, ElementTree.ParseError):
                 return None
             targets = {rel.get("Id"): rel.get("Target", "") for rel in rels.iter(f"{{{PACKAGE_REL_NS}}}Relationship")}
