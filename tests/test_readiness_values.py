@@ -196,6 +196,17 @@ def test_non_ascii_digits_in_codes_are_refused_at_their_cells(kernel, ks5, templ
     assert "fullwidth digit" in message  # says what was found
 
 
+def test_a_full_width_discount_code_is_refused_saying_what_was_found(kernel, ks5, template, col):
+    biology = col["ks5_alevel.1010"]
+
+    def edit(ws):
+        ws[f"{biology}1"] = str(ws[f"{biology}1"].value).translate(FULL_WIDTH)
+
+    report = validate(kernel, filled(kernel, ks5, template, edit), SCHOOL)
+    issue = next(i for i in report.issues if (i.row, i.column) == (1, biology))
+    assert issue.code == "template.changed-header-row" and "fullwidth digit" in issue.message
+
+
 def test_non_ascii_digits_are_not_grades(kernel):
     ks = kernel.keystage("ks2")
     first = next(i for i, c in enumerate(kernel.columns(ks)) if c.kind == "result")

@@ -49,6 +49,8 @@ def refusals(func):
             if exc.issues and not kwargs.get("as_json"):  # the table above said why: say it once
                 for issue in exc.issues:
                     reason = reason.replace(" " + issue.message, "")
+                if reason.endswith(":"):
+                    reason = reason[:-1] + " (see above)."
             fail(reason)
         except (StorageFailed, DatabaseNotReady) as exc:
             fail(str(exc), 2)

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from ..issues import CONTROL_CODES, ERROR, WARNING, Issue, Report, column_letter
 from ..keystage import Column, KeyStage, Table, cell_text, label_column
+from ..text import not_ascii_message
 from ..workbook.gate import UploadRejected, check_upload
 from ..workbook.reader import Workbook
 
@@ -267,8 +268,9 @@ class _Run:
                 if want is None or (i < len(line) and line[i] == want):
                     continue  # the usual case: the cell is exactly as the template wrote it
                 if at(i).replace(" ", "") != want.replace(" ", ""):
+                    found = "" if at(i).isascii() else " " + not_ascii_message(header_row.label, at(i))
                     self.add("template.changed-header-row", f"{header_row.label} for {column.header} should be "
-                             f"{want!r}, not {at(i)!r}. Do not change the template's header rows.",
+                             f"{want!r}, not {at(i)!r}. Do not change the template's header rows.{found}",
                              row=r + 1, col=i, value=at(i), header=column.header)
 
     def table(self, rows: list[list[Any]]) -> Table | None:
