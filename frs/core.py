@@ -22,7 +22,7 @@ MAX_NAME = 100  # the DfE's limit for a pupil's forename and surname
 GENDERS = Choices(["Female", "Male"], hints={"GIRL": "Female", "BOY": "Male"}, aliases={"F": "Female", "M": "Male"})
 # letters (any script, with combining accents) with spaces, hyphens, apostrophes and full stops
 # anywhere ('t Hooft, O'Brien, Smith-Jones), and at least one letter; no digits or symbols
-_NAME_OK = re.compile(r"^[\u0300-\u036f '’‘.\-]*[^\W\d_](?:[^\W\d_]|[\u0300-\u036f '’‘.\-])*$")
+_NAME_OK = re.compile(r"^[\u0300-\u036f '’‘.\-]*+[^\W\d_](?:[^\W\d_]++|[\u0300-\u036f '’‘.\-]++)*+$")
 # a letter outside Unicode's Latin blocks (Basic Latin, Latin-1, Extended A-E, IPA, Additional, ligatures)
 _NOT_LATIN = re.compile("[^\\W\\d_\u0000-\u024f\u1e00-\u1eff\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f\ufb00-\ufb06"
                         "\u00aa\u00ba]")
