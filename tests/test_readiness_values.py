@@ -131,6 +131,21 @@ def test_a_boolean_is_not_a_grade_in_any_key_stage(kernel, keystage_id):
     assert codes and all(code.endswith("invalid-result") for code in codes)
 
 
+def test_results_rule_itself_never_takes_a_boolean_for_a_grade(kernel):
+    from frs.keystage import ResultsRule, Table
+
+    ks = kernel.keystage("ks4_gcse")
+    columns = kernel.columns(ks)
+    index = {c.id: i for i, c in enumerate(columns)}
+    first = next(i for i, c in enumerate(columns) if c.kind == "result")
+    rows = [[""] * len(columns) for _ in range(3)]
+    rows[0][first], rows[1][first], rows[2][first] = 1.0, True, 4.0  # 1 is a GCSE grade; True is not
+    table = Table(keystage=ks, columns=columns, rows=rows, row_numbers=[4, 5, 6], index=index, sheet="Results",
+                  school_dfe=SCHOOL)
+    rule = next(r for r in kernel.rules(ks) if isinstance(r, ResultsRule))
+    assert {(i.row, i.column) for i in rule.check(table)} == {(5, column_letter(first))}
+
+
 def test_two_sheets_with_the_template_sheet_name_are_refused(kernel, ks5, template):
     data = patch(filled(kernel, ks5, template), lambda xml: xml.replace(b'name="Guidance"', b'name="Results"'),
                  part="xl/workbook.xml")
