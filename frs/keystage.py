@@ -259,6 +259,8 @@ class Table:
     sheet: str
     school_dfe: str
     round: "Round | None" = None
+    #: True when the rows hold no booleans (frs's reader gives a boolean cell as the text "TRUE")
+    no_booleans: bool = False
 
     _by_column: list[tuple[Any, ...]] | None = field(default=None, repr=False)
 
@@ -347,7 +349,8 @@ class ResultsRule(Rule):
                 distinct = None
             # True == 1 and False == 0 in Python: a boolean would hide in a set of grades, so a
             # column holding one is looked at cell by cell (the reader never hands one out)
-            if distinct is None or (1 in distinct or 0 in distinct) and bool in set(map(type, values)):
+            if distinct is None or not table.no_booleans and (1 in distinct or 0 in distinct) \
+                    and bool in set(map(type, values)):
                 for row, value in enumerate(values):
                     problem = self.problem(column, value)
                     if problem:

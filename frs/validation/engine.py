@@ -316,7 +316,7 @@ class _Run:
             return None
         index = {c.id: i for i, c in enumerate(self.columns)}
         return Table(keystage=self.ks, columns=self.columns, rows=pupil_rows, row_numbers=numbers, index=index,
-                     sheet=self.sheet, school_dfe=self.school_dfe, round=self.round)
+                     sheet=self.sheet, school_dfe=self.school_dfe, round=self.round, no_booleans=True)
 
     def known_values(self) -> dict[int, Any]:
         """Pupil columns whose value frs knows for every pupil (0-based column -> value): a school

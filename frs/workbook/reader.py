@@ -102,7 +102,18 @@ class Workbook:
                                  "and upload again.")
         found: list[tuple[int, int, Any]] = []
         part = self._part(sheet)
-        xml = None
+        facts, plain = None, False
+        if part:
+            # scan the XML the gate inflated, then let it go before calamine allocates its own
+            # (kept alive, it slows calamine down measurably)
+            xml = self._passed.sheets.pop(part, None) if self._passed else None
+            if self._passed:
+                self._passed.sheets.clear()
+            if xml is None:
+                xml = self._read_part(part)
+            facts = sheet_facts(xml)
+            plain = self._passed is not None and self._passed.plain_strings and plain_text(xml)
+            del xml
         try:
             rows = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
         except (KeyboardInterrupt, SystemExit):
@@ -119,18 +130,11 @@ class Workbook:
                                      f"Excel, save it again as .xlsx and upload that copy. ({type(exc).__name__})"
                                      ) from None
             self._passed = None  # the gate's facts describe the sheet as it was
-        facts = None
-        plain = False
-        if part:
-            xml = self._passed.sheets.get(part) if self._passed else None
-            if xml is None:
-                xml = self._read_part(part)
-            facts = sheet_facts(xml)
-            plain = self._passed is not None and self._passed.plain_strings and plain_text(xml)
+            facts, plain = sheet_facts(self._read_part(part)), False
         if facts is not None:
             filled = sum(map(len, rows)) - sum(map(list.count, rows, [""] * len(rows)))
             if facts.look or facts.values != filled:
-                found += read_closely(sheet, xml)
+                found += read_closely(sheet, self._read_part(part))
         if facts is None or facts.numbers or not plain:
             found += tidy(rows, numbers=facts is None or facts.numbers, text=not plain)
         placed = {(r, c): value for r, c, value in found}  # one finding per cell, the last word wins
