@@ -313,7 +313,7 @@ class DateOfBirthRule(Rule):
 
 class GenderRule(Rule):
     code = "pupil.gender-invalid"
-    description = "Gender is Female or Male."
+    description = "Gender is Female or Male (M and F, in any case, are accepted and stored as Male and Female)."
 
     def check(self, table: Table) -> Iterator[Issue]:
         for row, value in enumerate(table.column_values("gender")):
