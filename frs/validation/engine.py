@@ -178,7 +178,7 @@ class _Run:
         name = self.filename.replace("\\", "/").rsplit("/", 1)[-1]
         if not expected or name == expected:
             return
-        stem, dot, extension = expected.rpartition(".")
+        stem, _, extension = expected.rpartition(".")
         variant = COPY_SUFFIX_RE.fullmatch(name)
         if variant and variant.group(1) == stem and variant.group(2).lower() == extension.lower():
             # a browser's second download ("... (1).xlsx") or an upper-case extension: the same file
@@ -186,9 +186,9 @@ class _Run:
                      "(it looks like a second download of the same file or a renamed extension); rename it next "
                      "time.", value=self.filename, severity=WARNING)
         else:
-                self.add("template.wrong-filename", f"The file name should be {expected} (your school's DfE number "
-                         f"and the {self.ks.code} template code); it is {self.filename}. Check that this is your "
-                         f"school's {self.ks.title} file, then rename it.", value=self.filename)
+            self.add("template.wrong-filename", f"The file name should be {expected} (your school's DfE number "
+                     f"and the {self.ks.code} template code); it is {self.filename}. Check that this is your "
+                     f"school's {self.ks.title} file, then rename it.", value=self.filename)
 
     def check_tag(self, rows: list[list[Any]]) -> bool:
         tag = cell_text(rows[0][0]) if rows and rows[0] else ""
