@@ -17,7 +17,8 @@ from sqlmodel import Field, SQLModel
 # permissions a user holds at one school
 MANAGE_DATA = "manage_data"  # upload, confirm, delete, download, see errors
 SETUP = "setup"  # connect the school's MIS (later issue)
-PERMISSIONS = (MANAGE_DATA, SETUP)
+MEMBER = "member"  # belongs to the school with neither right: may view its reports
+PERMISSIONS = (MANAGE_DATA, SETUP, MEMBER)
 
 # upload statuses, exactly as a school sees them
 UPLOAD_ERROR = "Upload error"
