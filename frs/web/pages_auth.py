@@ -44,6 +44,7 @@ async def sign_in(request: Request, email: str = Form(""), password: str = Form(
             principal = await run_in_threadpool(accounts.sign_in, service(request), email, password)
         except accounts.SignInRefused as exc:
             errors["email"] = exc.reason
+            status = 429 if exc.code == "locked" else 401
         else:
             # a new session on sign-in (no fixation): fresh CSRF token, only ids and the stamp
             request.session.clear()
@@ -51,7 +52,9 @@ async def sign_in(request: Request, email: str = Form(""), password: str = Form(
                                    csrf=new_csrf_token())
             request.scope.pop("principal", None)
             return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "sign_in.html", status=401 if "password" not in errors else 400, title="Sign in",
+    else:
+        status = 400
+    return render(request, "sign_in.html", status=status, title="Sign in",
                   next=safe_next(next), errors=errors, email=email[:254], has_errors=True)
 
 
