@@ -25,7 +25,7 @@ def csrf(html: str) -> str:
 
 
 @contextlib.contextmanager
-def live_server(app):
+def live_server(app, **options):
     """Serve ``app`` with uvicorn in a thread on 127.0.0.1:<random port>; yields the base URL."""
     import uvicorn
 
@@ -33,7 +33,7 @@ def live_server(app):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -78,6 +78,8 @@ def create_app(kernel=None, *, service=None, data_exchange=None, secret: str | N
                               "`{\"error\": {\"code\": ..., \"message\": ...}}` with a stable code.")
     app.state.service = service
     app.state.kernel = service.kernel
+    if data_exchange is None and os.environ.get("FRS_DATA_EXCHANGE"):
+        data_exchange = _load_factory(os.environ["FRS_DATA_EXCHANGE"])(service)
     app.state.dx = data_exchange if isinstance(data_exchange, DataExchangeAdapter) else \
         DataExchangeAdapter(service, data_exchange)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -169,6 +171,20 @@ def create_app(kernel=None, *, service=None, data_exchange=None, secret: str | N
         return "text/html; charset=utf-8", page.encode()
 
     return SecurityHeaders(BodyLimit(SignedSession(app, secret), limit_for, too_large))
+
+
+def _load_factory(spec: str):
+    """``module:name`` of another Data Exchange implementation (FRS_DATA_EXCHANGE), e.g. a stand-in
+    for tests or a site's own; it is called with the service."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name or "DataExchange")
+    except (ImportError, AttributeError) as exc:
+        from ..config import ConfigError
+
+        raise ConfigError(f"FRS_DATA_EXCHANGE={spec!r} does not name an importable module:attribute ({exc})") from None
 
 
 def _secret(service) -> str:
@@ -283,6 +299,10 @@ def _london(value) -> str:
         return ""
     if hasattr(value, "astimezone"):
         local = value.astimezone(LONDON)
+        if (local.hour, local.minute) == (0, 0):
+            return f"{local.day} {local:%B %Y}, midnight (start of day)"
+        if (local.hour, local.minute) == (12, 0):
+            return f"{local.day} {local:%B %Y}, midday"
         return f"{local.day} {local:%B %Y} at {local:%-I:%M%p}".replace("AM", "am").replace("PM", "pm")
     return str(value)
 
