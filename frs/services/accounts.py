@@ -121,7 +121,15 @@ def sign_in(service, email: str, password: str, *, now: dt.datetime | None = Non
 
     Operators and school users share the sign-in page; an email is looked up as an operator first.
     """
-    now = now or _now()
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        return _sign_in(service, email, password, now or _now())
+    except IntegrityError:  # two first failures for one email at once: the row exists now, count again
+        return _sign_in(service, email, password, now or _now())
+
+
+def _sign_in(service, email: str, password: str, now: dt.datetime) -> Principal:
     email = _email(email or "")[:254]
     with service._session(write=True) as s:
         throttle = s.exec(select(WebSignInThrottle).where(WebSignInThrottle.email == email)
