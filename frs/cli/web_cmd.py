@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from . import echo_json, fail, main, pass_app
+from . import echo_json, main, pass_app
 from .storage_cmd import _service, refusals, users_group
 
 

@@ -16,8 +16,8 @@ from sqlmodel import select
 
 from .. import clock
 from ..connectors import School as SchoolInfo
-from ..storage.models import (AWAITING_CONFIRMATION, DELETED, MANAGE_DATA, OVERWRITTEN, PROCESSING,
-                              REPORTS_AVAILABLE, UPLOAD_ERROR, School, Upload)
+from ..storage.models import (AWAITING_CONFIRMATION, DELETED, MANAGE_DATA, PROCESSING, REPORTS_AVAILABLE,
+                              UPLOAD_ERROR, School, Upload)
 from ..storage.service import Refused
 from . import accounts
 
@@ -203,4 +203,4 @@ def collections(service) -> list[dict[str, Any]]:
 
 
 __all__ = ["school_home", "template", "annotated_copy", "error_list", "schools_overview", "collections",
-           "COMPLETED", "NOT_STARTED", "IN_PROGRESS", "CANNOT_START", "PROBLEM", "OVERWRITTEN"]
+           "COMPLETED", "NOT_STARTED", "IN_PROGRESS", "CANNOT_START", "PROBLEM"]
