@@ -1,0 +1,561 @@
+"""The deadline collection: every school's current confirmed uploads of a round, snapshotted into
+normalised tables (one row per pupil, subject and grade, with the catalogue's points), with a
+summary per school, and the round's uploads moved to *Reports available*.
+
+Driven by database state, never by a scheduler's memory:
+
+- the ``collection`` row is claimed first (unique per round): whoever runs it later, daemon or
+  operator, finds it and completes or reports that one; a collection is never started twice;
+- the data are written in ONE transaction that also marks the row complete, so a crash (SIGKILL,
+  power loss) leaves the whole collection or none of it, and the next run writes exactly what an
+  uninterrupted run would have written (schools by DfE number, uploads by key stage, rows in order);
+- a second collector waits on the row lock (PostgreSQL ``FOR UPDATE``; SQLite's write lock) and
+  then finds the collection complete.
+
+Reading is streamed one school at a time (:func:`iter_cohorts`), and so is writing: memory does
+not grow with the number of schools. On PostgreSQL rows go in with COPY, on SQLite with
+``executemany``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .. import clock
+from ..config import LONDON, ConfigError, Round
+from ..results import CollectedPupil, Result, SchoolCohort
+from ..storage.models import PROCESSING, REPORTS_AVAILABLE, PupilRecord, School, Upload
+from ..storage.models_collect import (COMPLETE, RUNNING, CollectedPupil as PupilRow, CollectedResult,
+                                      CollectedUpload, Collection, CollectionSchool)
+from ..storage.service import Refused, london_iso
+from . import cohorts
+
+log = logging.getLogger("frs.collect")
+
+#: statuses of a confirmed, current upload (Reports available: already collected once)
+COLLECTABLE = (PROCESSING, REPORTS_AVAILABLE)
+_FLUSH_SCHOOLS = 200  # per-school bookkeeping rows are written in batches of this many schools
+
+PUPIL_COLUMNS = ("id", "collection_id", "school_id", "upload_id", "keystage", "row", "upn", "forename", "surname",
+                 "date_of_birth", "gender", "nc_year", "characteristics")
+RESULT_COLUMNS = ("collection_id", "pupil_id", "school_id", "keystage", "column_id", "subject", "grade", "points",
+                  "discount_code", "subject_code", "qualification")
+
+
+class CollectionStopped(Exception):
+    """The collection was asked to stop (SIGTERM/SIGINT) and rolled back; nothing was written."""
+
+
+def utcnow() -> dt.datetime:
+    """Wall time, for when things happened (the service clock may be fixed by FRS_NOW)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def operator_id() -> str:
+    return f"operator@{socket.gethostname()}:{os.getpid()}"
+
+
+# --------------------------------------------------------------------------- views
+
+
+@dataclass
+class CollectionSummary:
+    id: int
+    round_id: str
+    key_stage: int
+    year: int
+    state: str
+    claimed_at: dt.datetime | None
+    claimed_by: str
+    started: dt.datetime | None
+    finished: dt.datetime | None
+    daemon: str | None
+    attempts: int
+    schools: int
+    uploads: int
+    pupils: int
+    results: int
+    #: True when this call found the collection already complete and changed nothing
+    existing: bool = False
+
+    @classmethod
+    def of(cls, row: Collection, existing: bool = False) -> "CollectionSummary":
+        return cls(id=row.id, round_id=row.round_id, key_stage=row.key_stage, year=row.year, state=row.state,
+                   claimed_at=row.claimed_at, claimed_by=row.claimed_by, started=row.started, finished=row.finished,
+                   daemon=row.daemon, attempts=row.attempts, schools=row.schools, uploads=row.uploads,
+                   pupils=row.pupils, results=row.results, existing=existing)
+
+    @property
+    def duration(self) -> float | None:
+        return (self.finished - self.started).total_seconds() if self.started and self.finished else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "round": self.round_id, "state": self.state, "started": london_iso(self.started),
+                "finished": london_iso(self.finished), "schools": self.schools, "uploads": self.uploads,
+                "pupils": self.pupils, "results": self.results, "daemon": self.daemon,
+                "claimed_by": self.claimed_by, "claimed_at": london_iso(self.claimed_at), "attempts": self.attempts,
+                "seconds": round(self.duration, 3) if self.duration is not None else None,
+                "already_collected": self.existing}
+
+
+# --------------------------------------------------------------------------- collect
+
+
+def round_by_id(service, round_id: str) -> Round:
+    for rnd in service.kernel.config.rounds:
+        if rnd.id == round_id:
+            return rnd
+    known = ", ".join(r.id for r in service.kernel.config.rounds) or "none"
+    raise Refused(f"There is no round {round_id!r} in the config; rounds are: {known}.", code="no-round")
+
+
+def due_rounds(service, now: dt.datetime | None = None) -> list[Round]:
+    """Rounds past their close whose collection is not complete (or whose plugins were not yet
+    told): what the daemon collects on start and on every tick."""
+    now = now or clock.now()
+    closed = [r for r in service.kernel.config.rounds if r.closes <= now]
+    if not closed:
+        return []
+    with service._session() as s:
+        done = set(s.execute(select(Collection.round_id).where(
+            Collection.state == COMPLETE, Collection.notified.is_not(None))).scalars())
+    return sorted((r for r in closed if r.id not in done), key=lambda r: r.closes)
+
+
+def collect(service, round_id: str, *, progress: Callable[[int, int], None] | None = None,
+            daemon_id: str | None = None, stopping: threading.Event | None = None) -> CollectionSummary:
+    """Collect the round (idempotent): the existing collection when there is one, else a new one.
+
+    Refused before the round closes. ``progress(done, total)`` is called per school. When
+    ``stopping`` is set part-way, the work is rolled back and :class:`CollectionStopped` raised.
+    """
+    rnd = round_by_id(service, round_id)
+    now = clock.now()
+    if now < rnd.closes:
+        raise Refused(f"Round {rnd.id} closes on {rnd.closes:%a %d %b %Y %H:%M} (UK time); it is now "
+                      f"{now:%a %d %b %Y %H:%M}. It is collected after it closes, so that no upload is missed.",
+                      code="round-open")
+    who = daemon_id or operator_id()
+    _claim(service, rnd, who)
+    summary = _complete(service, rnd, who, progress, stopping)
+    _notify(service, summary)
+    return summary
+
+
+def _claim(service, rnd: Round, who: str) -> None:
+    """Create the round's collection row if there is none (a race is settled by the unique key)."""
+    with service._session(write=True) as s:
+        if s.execute(select(Collection.id).where(Collection.round_id == rnd.id)).first():
+            return
+        s.add(Collection(round_id=rnd.id, key_stage=rnd.key_stage, year=rnd.year, state=RUNNING,
+                         claimed_at=utcnow(), claimed_by=who[:200]))
+        try:
+            s.commit()
+        except IntegrityError:  # another collector claimed it between our look and our insert
+            s.rollback()
+
+
+def _complete(service, rnd: Round, who: str, progress, stopping) -> CollectionSummary:
+    """Lock the collection row; if it is complete, report it; otherwise write it all and commit."""
+    while True:
+        try:
+            with service._session(write=True) as s:  # SQLite: BEGIN IMMEDIATE waits for a running collector
+                row = s.execute(select(Collection).where(Collection.round_id == rnd.id).with_for_update()
+                                .execution_options(populate_existing=True)).scalar_one()
+                if row.state == COMPLETE:
+                    return CollectionSummary.of(row, existing=True)
+                _write(service, s, row, rnd, who, progress, stopping)
+                s.commit()
+                return CollectionSummary.of(row)
+        except OperationalError as exc:
+            # SQLite's busy timeout ran out while another process holds the write lock (a long
+            # collection): wait and look again, unless asked to stop
+            if "locked" not in str(exc).lower():
+                raise
+            if stopping is not None and stopping.is_set():
+                raise CollectionStopped(f"stopped while waiting for another collection of {rnd.id}") from None
+            log.info("round %s: another process is writing; waiting", rnd.id)
+            time.sleep(1)
+
+
+def _write(service, s, row: Collection, rnd: Round, who: str, progress, stopping) -> None:
+    started = utcnow()
+    # a crashed attempt left nothing (one transaction), but be certain before writing again
+    for table in (CollectedResult, PupilRow, CollectedUpload, CollectionSchool):
+        s.execute(delete(table).where(table.collection_id == row.id))
+    uploads = s.execute(
+        select(Upload.id, Upload.school_id, Upload.keystage, School.dfe)
+        .join(School, School.id == Upload.school_id)
+        .where(Upload.round_id == rnd.id, Upload.is_current == True,  # noqa: E712
+               Upload.status.in_(COLLECTABLE))
+        .order_by(School.dfe, Upload.keystage)).all()
+    by_school: dict[int, list] = defaultdict(list)
+    dfe_of: dict[int, str] = {}
+    for upload_id, school_id, keystage, dfe in uploads:
+        by_school[school_id].append((upload_id, keystage))
+        dfe_of[school_id] = dfe
+    columns = _ColumnIndex(service.kernel)
+    writer = _BulkWriter(s)
+    totals = Counter()
+    school_rows: list[dict] = []
+    upload_rows: list[dict] = []
+    order = sorted(by_school, key=dfe_of.get)
+    if progress:
+        progress(0, len(order))
+    for n, school_id in enumerate(order, 1):
+        if stopping is not None and stopping.is_set():
+            raise CollectionStopped(f"stopped after {n - 1} of {len(order)} schools; nothing was kept")
+        school_uploads = by_school[school_id]
+        counted = _collect_school(service, s, writer, columns, row.id, school_id, dfe_of[school_id], school_uploads)
+        upload_rows += counted["uploads"]
+        school_rows.append(counted["school"])
+        totals.update(schools=1, uploads=len(school_uploads), pupils=counted["school"]["pupils"],
+                      results=counted["school"]["results"])
+        if len(school_rows) >= _FLUSH_SCHOOLS:
+            _flush(s, school_rows, upload_rows)
+        if progress:
+            progress(n, len(order))
+    _flush(s, school_rows, upload_rows)
+    s.execute(update(Upload).where(Upload.id.in_(
+        select(CollectedUpload.upload_id).where(CollectedUpload.collection_id == row.id)),
+        Upload.status == PROCESSING).values(status=REPORTS_AVAILABLE))
+    row.state = COMPLETE
+    row.started, row.finished, row.daemon = started, utcnow(), who[:200]
+    row.attempts += 1
+    row.schools, row.uploads, row.pupils, row.results = (totals["schools"], totals["uploads"], totals["pupils"],
+                                                        totals["results"])
+    s.add(row)
+    s.flush()
+
+
+def _flush(s, school_rows: list[dict], upload_rows: list[dict]) -> None:
+    if school_rows:
+        s.execute(insert(CollectionSchool), school_rows)
+        school_rows.clear()
+    if upload_rows:
+        s.execute(insert(CollectedUpload), upload_rows)
+        upload_rows.clear()
+
+
+def _collect_school(service, s, writer: "_BulkWriter", columns: "_ColumnIndex", collection_id: int,
+                    school_id: int, dfe: str, school_uploads: list[tuple[int, str]]) -> dict[str, Any]:
+    keystage_of = dict(school_uploads)
+    records = s.execute(select(PupilRecord.upload_id, PupilRecord.row, PupilRecord.upn, PupilRecord.fields,
+                               PupilRecord.results)
+                        .where(PupilRecord.upload_id.in_(list(keystage_of)))
+                        .order_by(PupilRecord.upload_id, PupilRecord.row)).all()
+    # uploads in key-stage order (GCSE before non-GCSE), rows in sheet order: the same every run
+    rank = {upload_id: i for i, (upload_id, _ks) in enumerate(school_uploads)}
+    records.sort(key=lambda r: (rank[r[0]], r[1]))
+    characteristics = cohorts.characteristics(service, dfe) or {}
+    ids = writer.pupil_ids(len(records))
+    pupil_rows, result_rows = [], []
+    summary = _Summary()
+    per_upload = {upload_id: Counter() for upload_id in keystage_of}
+    for pupil_id, (upload_id, row_no, upn, fields, results) in zip(ids, records):
+        keystage = keystage_of[upload_id]
+        upn = (upn or "").upper() or None
+        pupil_rows.append((pupil_id, collection_id, school_id, upload_id, keystage, row_no, upn,
+                           str(fields.get("forename", ""))[:200], str(fields.get("surname", ""))[:200],
+                           _birth_date(fields), _gender(fields.get("gender")), _int(fields.get("nc_year")),
+                           writer.json(characteristics.get(upn, {}) if upn else {})))
+        per_upload[upload_id]["pupils"] += 1
+        summary.pupil(upn or f"{upload_id}:{row_no}")
+        for column_id, grade in results.items():
+            info = columns.get(keystage, column_id)
+            grade = str(grade)
+            points = info.points.get(grade)
+            result_rows.append((collection_id, pupil_id, school_id, keystage, column_id, info.subject[:255],
+                                grade[:20], points, info.discount_code, info.subject_code, info.qualification))
+            summary.result(keystage, column_id, info.subject, grade, points)
+            per_upload[upload_id]["results"] += 1
+    writer.write("collected_pupil", PUPIL_COLUMNS, pupil_rows)
+    writer.write("collected_result", RESULT_COLUMNS, result_rows)
+    uploads = [{"collection_id": collection_id, "upload_id": upload_id, "school_id": school_id,
+                "keystage": keystage, "pupils": per_upload[upload_id]["pupils"],
+                "results": per_upload[upload_id]["results"]} for upload_id, keystage in school_uploads]
+    body = summary.to_dict()
+    body["uploads"] = [{"id": u["upload_id"], "keystage": u["keystage"], "pupils": u["pupils"],
+                        "results": u["results"]} for u in uploads]
+    return {"uploads": uploads,
+            "school": {"collection_id": collection_id, "school_id": school_id, "school_dfe": dfe,
+                       "pupils": body["pupils"], "results": body["entries"], "summary": body}}
+
+
+class _Summary:
+    """A school's summary, counted while its rows are written: pupils, entries per subject,
+    grade distribution per subject, average points per entry."""
+
+    def __init__(self):
+        self.upns: set[str] = set()
+        self.subjects: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def pupil(self, key: str) -> None:
+        self.upns.add(key)
+
+    def result(self, keystage: str, column_id: str, subject: str, grade: str, points: float | None) -> None:
+        entry = self.subjects.get((keystage, column_id))
+        if entry is None:
+            entry = self.subjects[(keystage, column_id)] = {"subject": subject, "grades": Counter(), "points": 0.0,
+                                                           "scored": 0}
+        entry["grades"][grade] += 1
+        if points is not None:
+            entry["points"] += points
+            entry["scored"] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        subjects = []
+        total_points, total_scored, entries = 0.0, 0, 0
+        for (keystage, column_id), e in sorted(self.subjects.items(), key=lambda kv: (kv[0][0], kv[1]["subject"])):
+            n = sum(e["grades"].values())
+            entries += n
+            total_points += e["points"]
+            total_scored += e["scored"]
+            subjects.append({"keystage": keystage, "column_id": column_id, "subject": e["subject"], "entries": n,
+                             "grades": dict(sorted(e["grades"].items(), key=lambda g: _grade_order(g[0]))),
+                             "average_points": round(e["points"] / e["scored"], 2) if e["scored"] else None})
+        return {"pupils": len(self.upns), "entries": entries,
+                "average_points_per_entry": round(total_points / total_scored, 2) if total_scored else None,
+                "subjects": subjects}
+
+
+def _grade_order(grade: str) -> tuple:
+    # highest first: 9..1 and 99..11 numerically, then letters (*, A, B, ... U last)
+    if grade.isdigit():
+        return (0, -int(grade))
+    return (1, {"*": " ", "U": "~"}.get(grade, grade))
+
+
+@dataclass(frozen=True)
+class _ColumnInfo:
+    subject: str
+    points: dict = field(default_factory=dict)
+    discount_code: str | None = None
+    subject_code: str | None = None
+    qualification: str | None = None
+    meta: dict = field(default_factory=dict)
+
+
+class _ColumnIndex:
+    """Catalogue facts per (key stage, column id), looked up once per column."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self._cache: dict[tuple[str, str], _ColumnInfo] = {}
+        self._columns: dict[str, dict[str, Any]] = {}
+
+    def get(self, keystage: str, column_id: str) -> _ColumnInfo:
+        key = (keystage, column_id)
+        info = self._cache.get(key)
+        if info is None:
+            column = self._columns_of(keystage).get(column_id)
+            if column is None:  # the key stage's plugin is gone, or the catalogue dropped the column
+                info = _ColumnInfo(subject=column_id)
+            else:
+                meta = dict(column.meta or {})
+                info = _ColumnInfo(
+                    subject=column.header, points=dict(meta.get("points") or {}),
+                    discount_code=_str(meta.get("discount_code") or meta.get("ks4_discount_code")),
+                    subject_code=_str(meta.get("subject_code")),
+                    qualification=_str(meta.get("qn_formatted") or meta.get("qn")), meta=meta)
+            self._cache[key] = info
+        return info
+
+    def _columns_of(self, keystage: str) -> dict[str, Any]:
+        if keystage not in self._columns:
+            ks = self.kernel.keystages.get(keystage)
+            self._columns[keystage] = {c.id: c for c in self.kernel.columns(ks)} if ks else {}
+        return self._columns[keystage]
+
+
+class _BulkWriter:
+    """Rows into the collection tables inside the session's transaction: COPY on PostgreSQL,
+    ``executemany`` on SQLite. Pupil ids are allocated up front so results can point at them."""
+
+    def __init__(self, s):
+        self.connection = s.connection()
+        self.dialect = self.connection.dialect.name
+        self.raw = self.connection.connection.driver_connection
+        if self.dialect == "postgresql":
+            self.sequence = self.connection.exec_driver_sql(
+                "SELECT pg_get_serial_sequence('collected_pupil', 'id')").scalar_one()
+        else:
+            self.next_id = (self.connection.exec_driver_sql("SELECT max(id) FROM collected_pupil").scalar() or 0) + 1
+
+    def pupil_ids(self, n: int) -> list[int]:
+        if n == 0:
+            return []
+        if self.dialect == "postgresql":
+            with self.raw.cursor() as cur:
+                cur.execute("SELECT nextval(%s) FROM generate_series(1, %s)", (self.sequence, n))
+                return [r[0] for r in cur.fetchall()]
+        first, self.next_id = self.next_id, self.next_id + n
+        return list(range(first, first + n))
+
+    @staticmethod
+    def json(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), default=str)
+
+    def write(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            with self.raw.cursor() as cur:
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for r in rows:
+                        copy.write_row(r)
+        else:
+            marks = ", ".join("?" * len(columns))
+            cur = self.raw.cursor()
+            try:
+                cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                                [tuple(v.isoformat() if isinstance(v, dt.date) else v for v in r) for r in rows])
+            finally:
+                cur.close()
+
+
+def _str(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)[:40]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _gender(value: Any) -> str:
+    text = str(value or "").strip().upper()
+    return "Female" if text.startswith("F") else "Male" if text.startswith("M") else ""
+
+
+def _birth_date(fields: dict[str, Any]) -> dt.date | None:
+    try:
+        return dt.date(int(fields.get("dob_year")), int(fields.get("dob_month")), int(fields.get("dob_day")))
+    except (TypeError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- after collection
+
+
+def _notify(service, summary: CollectionSummary) -> None:
+    """Tell the plugins (each on its own: one's failure never stops the others), then record that
+    they were told, so a crash between the commit and here is caught up by the next run."""
+    with service._session() as s:
+        row = s.get(Collection, summary.id)
+        if row is None or row.state != COMPLETE or row.notified is not None:
+            return
+        upload_ids = list(s.execute(select(CollectedUpload.upload_id).where(
+            CollectedUpload.collection_id == summary.id).order_by(CollectedUpload.upload_id)).scalars())
+    service.kernel.notify("round_collected", round_id=summary.round_id, upload_ids=upload_ids,
+                          collection_id=summary.id, service=service)
+    with service._session(write=True) as s:
+        s.execute(update(Collection).where(Collection.id == summary.id).values(notified=utcnow()))
+        s.commit()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def collections(service) -> list[CollectionSummary]:
+    with service._session() as s:
+        rows = s.execute(select(Collection).order_by(Collection.claimed_at, Collection.id)).scalars().all()
+        return [CollectionSummary.of(r) for r in rows]
+
+
+def latest_collection(service, round_id: str) -> CollectionSummary | None:
+    with service._session() as s:
+        row = s.execute(select(Collection).where(Collection.round_id == round_id)).scalar_one_or_none()
+        return CollectionSummary.of(row) if row else None
+
+
+def iter_cohorts(service, collection_id: int, *, school_dfe: str | None = None) -> Iterator[SchoolCohort]:
+    """Each school's collected cohort, one school at a time (the round is never held in memory).
+    A KS4 school's GCSE and non-GCSE pupils are merged by UPN into one pupil with all results."""
+    with service._session() as s:
+        coll = s.get(Collection, collection_id)
+        if coll is None:
+            raise Refused(f"There is no collection {collection_id}.", code="not-found")
+        query = (select(CollectionSchool.school_id, CollectionSchool.school_dfe, School.name)
+                 .join(School, School.id == CollectionSchool.school_id)
+                 .where(CollectionSchool.collection_id == collection_id).order_by(CollectionSchool.school_dfe))
+        if school_dfe is not None:
+            query = query.where(CollectionSchool.school_dfe == school_dfe.strip())
+        schools = s.execute(query).all()  # (id, dfe, name): a few hundred KB for a national round
+    columns = _ColumnIndex(service.kernel)
+    for school_id, dfe, name in schools:
+        with service._session() as s:
+            yield _cohort(s, columns, coll, school_id, dfe, name)
+
+
+def _cohort(s, columns: _ColumnIndex, coll: Collection, school_id: int, dfe: str, name: str) -> SchoolCohort:
+    uploads = s.execute(select(CollectedUpload.upload_id, CollectedUpload.keystage).where(
+        CollectedUpload.collection_id == coll.id, CollectedUpload.school_id == school_id)
+        .order_by(CollectedUpload.keystage, CollectedUpload.upload_id)).all()
+    pupils = s.execute(select(PupilRow.id, PupilRow.keystage, PupilRow.upn, PupilRow.forename, PupilRow.surname,
+                              PupilRow.gender, PupilRow.date_of_birth, PupilRow.nc_year, PupilRow.characteristics)
+                       .where(PupilRow.collection_id == coll.id, PupilRow.school_id == school_id)
+                       .order_by(PupilRow.id)).all()
+    results: dict[int, list[Result]] = defaultdict(list)
+    for pupil_id, keystage, column_id, subject, grade, points, discount, subject_code, qual in s.execute(
+            select(CollectedResult.pupil_id, CollectedResult.keystage, CollectedResult.column_id,
+                   CollectedResult.subject, CollectedResult.grade, CollectedResult.points,
+                   CollectedResult.discount_code, CollectedResult.subject_code, CollectedResult.qualification)
+            .where(CollectedResult.collection_id == coll.id, CollectedResult.school_id == school_id)
+            .order_by(CollectedResult.pupil_id, CollectedResult.id)):
+        results[pupil_id].append(Result(keystage=keystage, column_id=column_id, subject=subject, grade=grade,
+                                        points=points, discount_code=discount, subject_code=subject_code,
+                                        qualification=qual, meta=columns.get(keystage, column_id).meta))
+    merged: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for pupil_id, _ks, upn, forename, surname, gender, dob, nc_year, chars in pupils:
+        key = upn or f"row:{pupil_id}"  # a pupil without a UPN cannot be matched: kept on its own
+        if key not in merged:
+            merged[key] = {"upn": upn or "", "forename": forename, "surname": surname, "gender": gender,
+                           "date_of_birth": dob, "nc_year": nc_year, "characteristics": dict(chars or {}),
+                           "results": []}
+            order.append(key)
+        else:
+            for k, v in (chars or {}).items():
+                merged[key]["characteristics"].setdefault(k, v)
+        merged[key]["results"] += results.get(pupil_id, [])
+    return SchoolCohort(
+        school_dfe=dfe, school_name=name, round_id=coll.round_id, key_stage=coll.key_stage, year=coll.year,
+        collection_id=coll.id, keystages=tuple(dict.fromkeys(ks for _id, ks in uploads)),
+        upload_ids=tuple(u for u, _ks in uploads),
+        pupils=tuple(CollectedPupil(**{**merged[k], "results": tuple(merged[k]["results"])}) for k in order))
+
+
+def school_report(service, school_dfe: str, round_id: str) -> dict[str, Any]:
+    """The school's collected summary for the round: ``{"school", "round", "summary", ...}``."""
+    rnd = round_by_id(service, round_id)
+    with service._session() as s:
+        school = s.execute(select(School).where(School.dfe == school_dfe.strip())).scalar_one_or_none()
+        if school is None:
+            raise Refused(f"There is no school with DfE number {school_dfe}.", code="unknown-school")
+        coll = s.execute(select(Collection).where(Collection.round_id == rnd.id)).scalar_one_or_none()
+        if coll is None or coll.state != COMPLETE:
+            raise Refused(f"Round {rnd.id} has not been collected yet (it closes "
+                          f"{rnd.closes:%a %d %b %Y %H:%M} UK time; run `frs collect --round {rnd.id}` after that).",
+                          code="not-collected")
+        row = s.execute(select(CollectionSchool).where(CollectionSchool.collection_id == coll.id,
+                                                       CollectionSchool.school_id == school.id)).scalar_one_or_none()
+        if row is None:
+            raise Refused(f"{school.name} ({school.dfe}) had no confirmed upload for round {rnd.id} when it was "
+                          "collected, so there is no summary.", code="not-collected")
+        return {"school": school.dfe, "school_name": school.name, "round": rnd.id, "collection": coll.id,
+                "collected": london_iso(coll.finished), "summary": row.summary}
