@@ -146,21 +146,24 @@ class Daemon:
                        active=holder[0] if holder else None)
             return 0
         self._job_stop = self.stopping
-        renewer = threading.Thread(target=self._keep_lease, daemon=True)
+        finished = threading.Event()
+
+        def keep_lease() -> None:  # a long collection must not let the lease run out under it
+            while not finished.wait(self.renew_seconds):
+                try:
+                    self.lease.renew()
+                except SQLAlchemyError:
+                    pass
+
+        renewer = threading.Thread(target=keep_lease, daemon=True)
         renewer.start()
         try:
             self.tick(inline=True)
         finally:
-            self._done_once = True
+            finished.set()
+            renewer.join()
             self.lease.release()
         return 0
-
-    def _keep_lease(self) -> None:
-        while not getattr(self, "_done_once", False) and not self.stopping.wait(self.renew_seconds):
-            try:
-                self.lease.renew()
-            except SQLAlchemyError:
-                pass
 
     # ------------------------------------------------------------------ activation
 
