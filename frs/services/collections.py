@@ -249,10 +249,15 @@ def _flush(s, school_rows: list[dict], upload_rows: list[dict]) -> None:
         upload_rows.clear()
 
 
+_PUPIL_FIELDS = ("forename", "surname", "dob_day", "dob_month", "dob_year", "gender", "nc_year")
+
+
 def _collect_school(service, s, writer: "_BulkWriter", columns: "_ColumnIndex", collection_id: int,
                     school_id: int, dfe: str, school_uploads: list[tuple[int, str]]) -> dict[str, Any]:
     keystage_of = dict(school_uploads)
-    records = s.execute(select(PupilRecord.upload_id, PupilRecord.row, PupilRecord.upn, PupilRecord.fields,
+    # only the pupil fields used are taken out of the JSON, by the database
+    records = s.execute(select(PupilRecord.upload_id, PupilRecord.row, PupilRecord.upn,
+                               *(PupilRecord.fields[name].as_string() for name in _PUPIL_FIELDS),
                                PupilRecord.results)
                         .where(PupilRecord.upload_id.in_(list(keystage_of)))
                         .order_by(PupilRecord.upload_id, PupilRecord.row)).all()
@@ -261,32 +266,33 @@ def _collect_school(service, s, writer: "_BulkWriter", columns: "_ColumnIndex", 
     records.sort(key=lambda r: (rank[r[0]], r[1]))
     characteristics = cohorts.characteristics(service, dfe) or {}
     ids = writer.pupil_ids(len(records))
-    pupil_rows, result_rows = [], []
-    summary = _Summary()
+    pupil_rows = []
+    results = writer.results(collection_id, school_id)
+    entries: Counter = Counter()  # (keystage, column id, grade) -> entries
+    upns: set[str] = set()
     per_upload = {upload_id: Counter() for upload_id in keystage_of}
-    for pupil_id, (upload_id, row_no, upn, fields, results) in zip(ids, records):
+    for pupil_id, (upload_id, row_no, upn, forename, surname, day, month, year, gender, nc_year, grades) in \
+            zip(ids, records):
         keystage = keystage_of[upload_id]
         upn = (upn or "").upper() or None
+        chars = characteristics.get(upn) if upn else None
         pupil_rows.append((pupil_id, collection_id, school_id, upload_id, keystage, row_no, upn,
-                           str(fields.get("forename", ""))[:200], str(fields.get("surname", ""))[:200],
-                           _birth_date(fields), _gender(fields.get("gender")), _int(fields.get("nc_year")),
-                           writer.json(characteristics.get(upn, {}) if upn else {})))
-        per_upload[upload_id]["pupils"] += 1
-        summary.pupil(upn or f"{upload_id}:{row_no}")
-        for column_id, grade in results.items():
-            info = columns.get(keystage, column_id)
-            grade = str(grade)
-            points = info.points.get(grade)
-            result_rows.append((collection_id, pupil_id, school_id, keystage, column_id, info.subject[:255],
-                                grade[:20], points, info.discount_code, info.subject_code, info.qualification))
-            summary.result(keystage, column_id, info.subject, grade, points)
-            per_upload[upload_id]["results"] += 1
+                           (forename or "")[:200], (surname or "")[:200], _birth_date(day, month, year),
+                           _gender(gender), _int(nc_year), writer.json(chars) if chars else "{}"))
+        upns.add(upn or f"{upload_id}:{row_no}")
+        counted = per_upload[upload_id]
+        counted["pupils"] += 1
+        for column_id, grade in grades.items():
+            key = (keystage, column_id, grade if isinstance(grade, str) else str(grade))
+            entries[key] += 1
+            results.add(pupil_id, key)
+        counted["results"] += len(grades)
     writer.write("collected_pupil", PUPIL_COLUMNS, pupil_rows)
-    writer.write("collected_result", RESULT_COLUMNS, result_rows)
+    results.flush(columns)
     uploads = [{"collection_id": collection_id, "upload_id": upload_id, "school_id": school_id,
                 "keystage": keystage, "pupils": per_upload[upload_id]["pupils"],
                 "results": per_upload[upload_id]["results"]} for upload_id, keystage in school_uploads]
-    body = summary.to_dict()
+    body = _summary(columns, len(upns), entries)
     body["uploads"] = [{"id": u["upload_id"], "keystage": u["keystage"], "pupils": u["pupils"],
                         "results": u["results"]} for u in uploads]
     return {"uploads": uploads,
@@ -294,41 +300,32 @@ def _collect_school(service, s, writer: "_BulkWriter", columns: "_ColumnIndex", 
                        "pupils": body["pupils"], "results": body["entries"], "summary": body}}
 
 
-class _Summary:
-    """A school's summary, counted while its rows are written: pupils, entries per subject,
-    grade distribution per subject, average points per entry."""
-
-    def __init__(self):
-        self.upns: set[str] = set()
-        self.subjects: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def pupil(self, key: str) -> None:
-        self.upns.add(key)
-
-    def result(self, keystage: str, column_id: str, subject: str, grade: str, points: float | None) -> None:
-        entry = self.subjects.get((keystage, column_id))
-        if entry is None:
-            entry = self.subjects[(keystage, column_id)] = {"subject": subject, "grades": Counter(), "points": 0.0,
-                                                           "scored": 0}
-        entry["grades"][grade] += 1
+def _summary(columns: "_ColumnIndex", pupils: int, entries: Counter) -> dict[str, Any]:
+    """A school's summary: pupils, entries per subject, grade distribution per subject, average
+    points per entry (over the entries the catalogue gives points for)."""
+    subjects: dict[tuple[str, str], dict[str, Any]] = {}
+    for (keystage, column_id, grade), n in entries.items():
+        info = columns.get(keystage, column_id)
+        entry = subjects.setdefault((keystage, column_id), {"subject": info.subject, "grades": {}, "points": 0.0,
+                                                            "scored": 0})
+        entry["grades"][grade] = n
+        points = info.points.get(grade)
         if points is not None:
-            entry["points"] += points
-            entry["scored"] += 1
-
-    def to_dict(self) -> dict[str, Any]:
-        subjects = []
-        total_points, total_scored, entries = 0.0, 0, 0
-        for (keystage, column_id), e in sorted(self.subjects.items(), key=lambda kv: (kv[0][0], kv[1]["subject"])):
-            n = sum(e["grades"].values())
-            entries += n
-            total_points += e["points"]
-            total_scored += e["scored"]
-            subjects.append({"keystage": keystage, "column_id": column_id, "subject": e["subject"], "entries": n,
-                             "grades": dict(sorted(e["grades"].items(), key=lambda g: _grade_order(g[0]))),
-                             "average_points": round(e["points"] / e["scored"], 2) if e["scored"] else None})
-        return {"pupils": len(self.upns), "entries": entries,
-                "average_points_per_entry": round(total_points / total_scored, 2) if total_scored else None,
-                "subjects": subjects}
+            entry["points"] += points * n
+            entry["scored"] += n
+    out = []
+    total_points, total_scored, total = 0.0, 0, 0
+    for (keystage, column_id), e in sorted(subjects.items(), key=lambda kv: (kv[0][0], kv[1]["subject"], kv[0][1])):
+        n = sum(e["grades"].values())
+        total += n
+        total_points += e["points"]
+        total_scored += e["scored"]
+        out.append({"keystage": keystage, "column_id": column_id, "subject": e["subject"], "entries": n,
+                    "grades": dict(sorted(e["grades"].items(), key=lambda g: _grade_order(g[0]))),
+                    "average_points": round(e["points"] / e["scored"], 2) if e["scored"] else None})
+    return {"pupils": pupils, "entries": total,
+            "average_points_per_entry": round(total_points / total_scored, 2) if total_scored else None,
+            "subjects": out}
 
 
 def _grade_order(grade: str) -> tuple:
@@ -373,11 +370,66 @@ class _ColumnIndex:
             self._cache[key] = info
         return info
 
+    def result_tail(self, key: tuple[str, str, str]) -> tuple:
+        """The columns of a result row after (collection, pupil, school), for (keystage, column, grade)."""
+        keystage, column_id, grade = key
+        info = self.get(keystage, column_id)
+        return (keystage, column_id, info.subject[:255], grade[:20], info.points.get(grade), info.discount_code,
+                info.subject_code, info.qualification)
+
     def _columns_of(self, keystage: str) -> dict[str, Any]:
         if keystage not in self._columns:
             ks = self.kernel.keystages.get(keystage)
             self._columns[keystage] = {c.id: c for c in self.kernel.columns(ks)} if ks else {}
         return self._columns[keystage]
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    text = value if isinstance(value, str) else str(value)
+    if any(c in text for c in "\\\t\n\r"):
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+class _ResultRows:
+    """One school's result rows. On PostgreSQL each row is one line of COPY text whose tail (the
+    same for every entry of a grade in a column) is built once per collection."""
+
+    def __init__(self, writer: "_BulkWriter", collection_id: int, school_id: int):
+        self.writer, self.collection_id, self.school_id = writer, collection_id, school_id
+        self.rows: list[tuple[int, tuple]] = []
+
+    def add(self, pupil_id: int, key: tuple[str, str, str]) -> None:
+        self.rows.append((pupil_id, key))
+
+    def flush(self, columns: _ColumnIndex) -> None:
+        writer = self.writer
+        if not self.rows:
+            return
+        if writer.dialect == "postgresql":
+            tails = writer.text_tails
+            head = f"{self.collection_id}\t"
+            school = f"\t{self.school_id}\t"
+            lines = []
+            for pupil_id, key in self.rows:
+                tail = tails.get(key)
+                if tail is None:
+                    tail = tails[key] = "\t".join(_copy_text(v) for v in columns.result_tail(key)) + "\n"
+                lines.append(f"{head}{pupil_id}{school}{tail}")
+            writer.copy_text("collected_result", RESULT_COLUMNS, "".join(lines))
+        else:
+            tails = writer.tuple_tails
+            rows = []
+            for pupil_id, key in self.rows:
+                tail = tails.get(key)
+                if tail is None:
+                    tail = tails[key] = columns.result_tail(key)
+                rows.append((self.collection_id, pupil_id, self.school_id, *tail))
+            writer.write("collected_result", RESULT_COLUMNS, rows)
+        self.rows = []
 
 
 class _BulkWriter:
@@ -388,11 +440,16 @@ class _BulkWriter:
         self.connection = s.connection()
         self.dialect = self.connection.dialect.name
         self.raw = self.connection.connection.driver_connection
+        self.text_tails: dict[tuple, str] = {}
+        self.tuple_tails: dict[tuple, tuple] = {}
         if self.dialect == "postgresql":
             self.sequence = self.connection.exec_driver_sql(
                 "SELECT pg_get_serial_sequence('collected_pupil', 'id')").scalar_one()
         else:
             self.next_id = (self.connection.exec_driver_sql("SELECT max(id) FROM collected_pupil").scalar() or 0) + 1
+
+    def results(self, collection_id: int, school_id: int) -> _ResultRows:
+        return _ResultRows(self, collection_id, school_id)
 
     def pupil_ids(self, n: int) -> list[int]:
         if n == 0:
@@ -407,6 +464,11 @@ class _BulkWriter:
     @staticmethod
     def json(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), default=str)
+
+    def copy_text(self, table: str, columns: tuple[str, ...], data: str) -> None:
+        with self.raw.cursor() as cur:
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                copy.write(data)
 
     def write(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         if not rows:
@@ -442,9 +504,9 @@ def _gender(value: Any) -> str:
     return "Female" if text.startswith("F") else "Male" if text.startswith("M") else ""
 
 
-def _birth_date(fields: dict[str, Any]) -> dt.date | None:
+def _birth_date(day: Any, month: Any, year: Any) -> dt.date | None:
     try:
-        return dt.date(int(fields.get("dob_year")), int(fields.get("dob_month")), int(fields.get("dob_day")))
+        return dt.date(int(year), int(month), int(day))
     except (TypeError, ValueError):
         return None
 
