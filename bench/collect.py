@@ -89,7 +89,7 @@ def build(url: str, config_path: Path, schools: int, pupils: int) -> float:
     from frs import config, upn
     from frs.kernel import Kernel
     from frs.storage import db
-    from frs.storage.models import PROCESSING, PupilRecord, School, Upload, User
+    from frs.storage.models import PROCESSING, School, Upload, User
     from frs.storage.service import _record_row
 
     started = time.perf_counter()

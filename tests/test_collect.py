@@ -24,7 +24,6 @@ from frs.storage.files import FileStore
 from frs.storage.models import AWAITING_CONFIRMATION, OVERWRITTEN, PROCESSING, REPORTS_AVAILABLE, UPLOAD_ERROR
 from frs.storage.models_collect import CollectedPupil, CollectedResult, Collection
 from frs.storage.service import Refused, Service
-from frs.workbook.template import build_template
 
 AFTER_CLOSE = "2021-09-03T17:00"  # KS5 2021 closes Fri 3 Sep 2021 17:00
 THIRD_SCHOOL = "8012001"

@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import MANAGER, OTHER_MANAGER, OTHER_SCHOOL, SCHOOL, TEST_CONFIG, make_ks5_workbook
+from conftest import OTHER_SCHOOL, SCHOOL, TEST_CONFIG, make_ks5_workbook
 from sqlalchemy import func, select
 
 from frs import hookimpl
@@ -142,7 +142,7 @@ def snapshot(service):
         results = s.execute(select(CollectedPupil.upn, CollectedResult.column_id, CollectedResult.grade,
                                    CollectedResult.points)
                             .join(CollectedPupil, CollectedPupil.id == CollectedResult.pupil_id)
-                            .order_by(CollectedResult.id)).all()
+                            .order_by(CollectedPupil.id, CollectedResult.column_id)).all()
         statuses = s.execute(select(Upload.id, Upload.status).order_by(Upload.id)).all()
     return pupils, results, statuses
 

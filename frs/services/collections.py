@@ -20,6 +20,7 @@ not grow with the number of schools. On PostgreSQL rows go in with COPY, on SQLi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -30,11 +31,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import clock
-from ..config import LONDON, ConfigError, Round
+from ..config import Round
 from ..results import CollectedPupil, Result, SchoolCohort
 from ..storage.models import PROCESSING, REPORTS_AVAILABLE, PupilRecord, School, Upload
 from ..storage.models_collect import (COMPLETE, RUNNING, CollectedPupil as PupilRow, CollectedResult,
@@ -46,9 +47,9 @@ log = logging.getLogger("frs.collect")
 
 #: statuses of a confirmed, current upload (Reports available: already collected once)
 COLLECTABLE = (PROCESSING, REPORTS_AVAILABLE)
-_FLUSH_SCHOOLS = 200  # per-school bookkeeping rows are written in batches of this many schools
+_FLUSH_SCHOOLS = 100  # results, summaries and bookkeeping rows are written per batch of this many schools
 
-PUPIL_COLUMNS = ("id", "collection_id", "school_id", "upload_id", "keystage", "row", "upn", "forename", "surname",
+PUPIL_COLUMNS = ("id", "collection_id", "school_id", "upload_id", "keystage", "row", "record_id", "upn", "forename", "surname",
                  "date_of_birth", "gender", "nc_year", "characteristics")
 RESULT_COLUMNS = ("collection_id", "pupil_id", "school_id", "keystage", "column_id", "subject", "grade", "points",
                   "discount_code", "subject_code", "qualification")
@@ -208,26 +209,20 @@ def _write(service, s, row: Collection, rnd: Round, who: str, progress, stopping
         dfe_of[school_id] = dfe
     columns = _ColumnIndex(service.kernel)
     writer = _BulkWriter(s)
+    writer.load_catalogue(columns, sorted({ks for _u, _s, ks, _d in uploads}))
     totals = Counter()
-    school_rows: list[dict] = []
-    upload_rows: list[dict] = []
     order = sorted(by_school, key=dfe_of.get)
     if progress:
         progress(0, len(order))
-    for n, school_id in enumerate(order, 1):
+    for first in range(0, len(order), _FLUSH_SCHOOLS):
         if stopping is not None and stopping.is_set():
-            raise CollectionStopped(f"stopped after {n - 1} of {len(order)} schools; nothing was kept")
-        school_uploads = by_school[school_id]
-        counted = _collect_school(service, s, writer, columns, row.id, school_id, dfe_of[school_id], school_uploads)
-        upload_rows += counted["uploads"]
-        school_rows.append(counted["school"])
-        totals.update(schools=1, uploads=len(school_uploads), pupils=counted["school"]["pupils"],
-                      results=counted["school"]["results"])
-        if len(school_rows) >= _FLUSH_SCHOOLS:
-            _flush(s, school_rows, upload_rows)
+            raise CollectionStopped(f"stopped after {first} of {len(order)} schools; nothing was kept")
+        batch = [(school_id, dfe_of[school_id], by_school[school_id])
+                 for school_id in order[first:first + _FLUSH_SCHOOLS]]
+        written = _collect_pupils(service, s, writer, row.id, batch)
+        _collect_results(s, writer, columns, row.id, written, totals)
         if progress:
-            progress(n, len(order))
-    _flush(s, school_rows, upload_rows)
+            progress(first + len(batch), len(order))
     s.execute(update(Upload).where(Upload.id.in_(
         select(CollectedUpload.upload_id).where(CollectedUpload.collection_id == row.id)),
         Upload.status == PROCESSING).values(status=REPORTS_AVAILABLE))
@@ -240,64 +235,75 @@ def _write(service, s, row: Collection, rnd: Round, who: str, progress, stopping
     s.flush()
 
 
-def _flush(s, school_rows: list[dict], upload_rows: list[dict]) -> None:
-    if school_rows:
-        s.execute(insert(CollectionSchool), school_rows)
-        school_rows.clear()
-    if upload_rows:
-        s.execute(insert(CollectedUpload), upload_rows)
-        upload_rows.clear()
-
-
 _PUPIL_FIELDS = ("forename", "surname", "dob_day", "dob_month", "dob_year", "gender", "nc_year")
 
 
-def _collect_school(service, s, writer: "_BulkWriter", columns: "_ColumnIndex", collection_id: int,
-                    school_id: int, dfe: str, school_uploads: list[tuple[int, str]]) -> dict[str, Any]:
-    keystage_of = dict(school_uploads)
+def _collect_pupils(service, s, writer: "_BulkWriter", collection_id: int,
+                    batch: list[tuple[int, str, list[tuple[int, str]]]]) -> list[dict[str, Any]]:
+    """Write a batch of schools' pupils (every pupil of each upload, with or without results)."""
+    keystage_of = {upload_id: ks for _school, _dfe, uploads in batch for upload_id, ks in uploads}
     # only the pupil fields used are taken out of the JSON, by the database
-    records = s.execute(select(PupilRecord.upload_id, PupilRecord.row, PupilRecord.upn,
-                               *(PupilRecord.fields[name].as_string() for name in _PUPIL_FIELDS),
-                               PupilRecord.results)
-                        .where(PupilRecord.upload_id.in_(list(keystage_of)))
-                        .order_by(PupilRecord.upload_id, PupilRecord.row)).all()
-    # uploads in key-stage order (GCSE before non-GCSE), rows in sheet order: the same every run
-    rank = {upload_id: i for i, (upload_id, _ks) in enumerate(school_uploads)}
-    records.sort(key=lambda r: (rank[r[0]], r[1]))
-    characteristics = cohorts.characteristics(service, dfe) or {}
-    ids = writer.pupil_ids(len(records))
-    pupil_rows = []
-    results = writer.results(collection_id, school_id)
-    entries: Counter = Counter()  # (keystage, column id, grade) -> entries
-    upns: set[str] = set()
-    per_upload = {upload_id: Counter() for upload_id in keystage_of}
-    for pupil_id, (upload_id, row_no, upn, forename, surname, day, month, year, gender, nc_year, grades) in \
-            zip(ids, records):
-        keystage = keystage_of[upload_id]
-        upn = (upn or "").upper() or None
-        chars = characteristics.get(upn) if upn else None
-        pupil_rows.append((pupil_id, collection_id, school_id, upload_id, keystage, row_no, upn,
-                           (forename or "")[:200], (surname or "")[:200], _birth_date(day, month, year),
-                           _gender(gender), _int(nc_year), writer.json(chars) if chars else "{}"))
-        upns.add(upn or f"{upload_id}:{row_no}")
-        counted = per_upload[upload_id]
-        counted["pupils"] += 1
-        for column_id, grade in grades.items():
-            key = (keystage, column_id, grade if isinstance(grade, str) else str(grade))
-            entries[key] += 1
-            results.add(pupil_id, key)
-        counted["results"] += len(grades)
-    writer.write("collected_pupil", PUPIL_COLUMNS, pupil_rows)
-    results.flush(columns)
-    uploads = [{"collection_id": collection_id, "upload_id": upload_id, "school_id": school_id,
-                "keystage": keystage, "pupils": per_upload[upload_id]["pupils"],
-                "results": per_upload[upload_id]["results"]} for upload_id, keystage in school_uploads]
-    body = _summary(columns, len(upns), entries)
-    body["uploads"] = [{"id": u["upload_id"], "keystage": u["keystage"], "pupils": u["pupils"],
-                        "results": u["results"]} for u in uploads]
-    return {"uploads": uploads,
-            "school": {"collection_id": collection_id, "school_id": school_id, "school_dfe": dfe,
-                       "pupils": body["pupils"], "results": body["entries"], "summary": body}}
+    records = s.execute(select(PupilRecord.upload_id, PupilRecord.row, PupilRecord.id, PupilRecord.upn,
+                               *(PupilRecord.fields[name].as_string() for name in _PUPIL_FIELDS))
+                        .where(PupilRecord.upload_id.in_(list(keystage_of)))).all()
+    by_upload: dict[int, list] = defaultdict(list)
+    for record in records:
+        by_upload[record[0]].append(record)
+    del records
+    ids = iter(writer.pupil_ids(sum(len(v) for v in by_upload.values())))
+    rows, written = [], []
+    for school_id, dfe, school_uploads in batch:
+        characteristics = cohorts.characteristics(service, dfe) or {}
+        upns: set[str] = set()
+        pupils = Counter()
+        # uploads in key-stage order (GCSE before non-GCSE), rows in sheet order: the same every run
+        for upload_id, keystage in school_uploads:
+            for _u, row_no, record_id, upn, forename, surname, day, month, year, gender, nc_year in \
+                    sorted(by_upload.get(upload_id, ()), key=lambda r: r[1]):
+                upn = (upn or "").upper() or None
+                chars = characteristics.get(upn) if upn else None
+                rows.append((next(ids), collection_id, school_id, upload_id, keystage, row_no, record_id, upn,
+                             (forename or "")[:200], (surname or "")[:200], _birth_date(day, month, year),
+                             _gender(gender), _int(nc_year), writer.json(chars) if chars else "{}"))
+                upns.add(upn or f"{upload_id}:{row_no}")
+                pupils[upload_id] += 1
+        written.append({"school_id": school_id, "dfe": dfe, "uploads": school_uploads, "pupils": len(upns),
+                        "upload_pupils": pupils})
+    writer.write("collected_pupil", PUPIL_COLUMNS, rows)
+    return written
+
+
+def _collect_results(s, writer: "_BulkWriter", columns: "_ColumnIndex", collection_id: int,
+                     batch: list[dict[str, Any]], totals: Counter) -> None:
+    """The results of a batch of schools whose pupils are written: normalised by the database
+    (one row per pupil, subject and grade, points joined from the catalogue), then each school's
+    summary from the counts."""
+    if not batch:
+        return
+    school_ids = [b["school_id"] for b in batch]
+    writer.insert_results(collection_id, school_ids)
+    entries: dict[int, Counter] = defaultdict(Counter)
+    for school_id, keystage, column_id, grade, n in writer.result_counts(collection_id, school_ids):
+        entries[school_id][(keystage, column_id, grade)] += n
+    school_rows, upload_rows = [], []
+    for b in batch:
+        counted = entries.get(b["school_id"], Counter())
+        per_keystage = Counter()
+        for (keystage, _column, _grade), n in counted.items():
+            per_keystage[keystage] += n  # a school has at most one current upload per template
+        uploads = [{"collection_id": collection_id, "upload_id": upload_id, "school_id": b["school_id"],
+                    "keystage": keystage, "pupils": b["upload_pupils"][upload_id], "results": per_keystage[keystage]}
+                   for upload_id, keystage in b["uploads"]]
+        body = _summary(columns, b["pupils"], counted)
+        body["uploads"] = [{"id": u["upload_id"], "keystage": u["keystage"], "pupils": u["pupils"],
+                            "results": u["results"]} for u in uploads]
+        school_rows.append({"collection_id": collection_id, "school_id": b["school_id"], "school_dfe": b["dfe"],
+                            "pupils": body["pupils"], "results": body["entries"], "summary": body})
+        upload_rows += uploads
+        totals.update(schools=1, uploads=len(uploads), pupils=body["pupils"], results=body["entries"])
+    s.execute(insert(CollectionSchool), school_rows)
+    s.execute(insert(CollectedUpload), upload_rows)
+    batch.clear()
 
 
 def _summary(columns: "_ColumnIndex", pupils: int, entries: Counter) -> dict[str, Any]:
@@ -328,6 +334,7 @@ def _summary(columns: "_ColumnIndex", pupils: int, entries: Counter) -> dict[str
             "subjects": out}
 
 
+@functools.lru_cache(maxsize=4096)
 def _grade_order(grade: str) -> tuple:
     # highest first: 9..1 and 99..11 numerically, then letters (*, A, B, ... U last)
     if grade.isdigit():
@@ -370,12 +377,8 @@ class _ColumnIndex:
             self._cache[key] = info
         return info
 
-    def result_tail(self, key: tuple[str, str, str]) -> tuple:
-        """The columns of a result row after (collection, pupil, school), for (keystage, column, grade)."""
-        keystage, column_id, grade = key
-        info = self.get(keystage, column_id)
-        return (keystage, column_id, info.subject[:255], grade[:20], info.points.get(grade), info.discount_code,
-                info.subject_code, info.qualification)
+    def column_ids(self, keystage: str) -> list[str]:
+        return [cid for cid, c in self._columns_of(keystage).items() if c.kind == "result"]
 
     def _columns_of(self, keystage: str) -> dict[str, Any]:
         if keystage not in self._columns:
@@ -384,72 +387,69 @@ class _ColumnIndex:
         return self._columns[keystage]
 
 
-def _copy_text(value: Any) -> str:
-    """One value in COPY's text format."""
-    if value is None:
-        return "\\N"
-    text = value if isinstance(value, str) else str(value)
-    if any(c in text for c in "\\\t\n\r"):
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
-
-
-class _ResultRows:
-    """One school's result rows. On PostgreSQL each row is one line of COPY text whose tail (the
-    same for every entry of a grade in a column) is built once per collection."""
-
-    def __init__(self, writer: "_BulkWriter", collection_id: int, school_id: int):
-        self.writer, self.collection_id, self.school_id = writer, collection_id, school_id
-        self.rows: list[tuple[int, tuple]] = []
-
-    def add(self, pupil_id: int, key: tuple[str, str, str]) -> None:
-        self.rows.append((pupil_id, key))
-
-    def flush(self, columns: _ColumnIndex) -> None:
-        writer = self.writer
-        if not self.rows:
-            return
-        if writer.dialect == "postgresql":
-            tails = writer.text_tails
-            head = f"{self.collection_id}\t"
-            school = f"\t{self.school_id}\t"
-            lines = []
-            for pupil_id, key in self.rows:
-                tail = tails.get(key)
-                if tail is None:
-                    tail = tails[key] = "\t".join(_copy_text(v) for v in columns.result_tail(key)) + "\n"
-                lines.append(f"{head}{pupil_id}{school}{tail}")
-            writer.copy_text("collected_result", RESULT_COLUMNS, "".join(lines))
-        else:
-            tails = writer.tuple_tails
-            rows = []
-            for pupil_id, key in self.rows:
-                tail = tails.get(key)
-                if tail is None:
-                    tail = tails[key] = columns.result_tail(key)
-                rows.append((self.collection_id, pupil_id, self.school_id, *tail))
-            writer.write("collected_result", RESULT_COLUMNS, rows)
-        self.rows = []
-
-
 class _BulkWriter:
-    """Rows into the collection tables inside the session's transaction: COPY on PostgreSQL,
-    ``executemany`` on SQLite. Pupil ids are allocated up front so results can point at them."""
+    """The bulk writes of a collection, inside its transaction. Pupils: COPY on PostgreSQL,
+    ``executemany`` on SQLite, with ids allocated up front. Results: one INSERT ... SELECT per batch
+    of schools that unpacks each pupil record's results with the database's own JSON functions
+    and joins the catalogue (loaded into temporary tables), so no result passes through Python."""
 
     def __init__(self, s):
         self.connection = s.connection()
         self.dialect = self.connection.dialect.name
         self.raw = self.connection.connection.driver_connection
-        self.text_tails: dict[tuple, str] = {}
-        self.tuple_tails: dict[tuple, tuple] = {}
         if self.dialect == "postgresql":
             self.sequence = self.connection.exec_driver_sql(
                 "SELECT pg_get_serial_sequence('collected_pupil', 'id')").scalar_one()
         else:
             self.next_id = (self.connection.exec_driver_sql("SELECT max(id) FROM collected_pupil").scalar() or 0) + 1
 
-    def results(self, collection_id: int, school_id: int) -> _ResultRows:
-        return _ResultRows(self, collection_id, school_id)
+    def load_catalogue(self, columns: "_ColumnIndex", keystages: list[str]) -> None:
+        run = self.connection.exec_driver_sql
+        run("CREATE TEMPORARY TABLE IF NOT EXISTS frs_collect_column (keystage VARCHAR(60), column_id VARCHAR(120), "
+            "subject VARCHAR(255), discount_code VARCHAR(40), subject_code VARCHAR(40), qualification VARCHAR(40), "
+            "PRIMARY KEY (keystage, column_id))")
+        run("CREATE TEMPORARY TABLE IF NOT EXISTS frs_collect_points (keystage VARCHAR(60), column_id VARCHAR(120), "
+            "grade VARCHAR(20), points FLOAT, PRIMARY KEY (keystage, column_id, grade))")
+        run("DELETE FROM frs_collect_column")
+        run("DELETE FROM frs_collect_points")
+        column_rows, point_rows = [], []
+        for keystage in keystages:
+            for column_id in columns.column_ids(keystage):
+                info = columns.get(keystage, column_id)
+                column_rows.append((keystage, column_id, info.subject[:255], info.discount_code, info.subject_code,
+                                    info.qualification))
+                point_rows += [(keystage, column_id, grade[:20], points) for grade, points in info.points.items()]
+        mark = "%s" if self.dialect == "postgresql" else "?"
+        cur = self.raw.cursor()
+        try:
+            if column_rows:
+                cur.executemany(f"INSERT INTO frs_collect_column VALUES ({', '.join([mark] * 6)})", column_rows)
+            if point_rows:
+                cur.executemany(f"INSERT INTO frs_collect_points VALUES ({', '.join([mark] * 4)})", point_rows)
+        finally:
+            cur.close()
+
+    def insert_results(self, collection_id: int, school_ids: list[int]) -> None:
+        each = ("json_each_text(pr.results) AS r" if self.dialect == "postgresql" else "json_each(pr.results) AS r")
+        schools = ", ".join(str(int(i)) for i in school_ids)
+        self.connection.exec_driver_sql(
+            f"INSERT INTO collected_result ({', '.join(RESULT_COLUMNS)}) "
+            "SELECT cp.collection_id, cp.id, cp.school_id, cp.keystage, r.key, COALESCE(c.subject, r.key), "
+            "CAST(r.value AS VARCHAR(20)), p.points, c.discount_code, c.subject_code, c.qualification "
+            "FROM collected_pupil cp "
+            "JOIN pupilrecord pr ON pr.id = cp.record_id "
+            f"CROSS JOIN {each} "
+            "LEFT JOIN frs_collect_column c ON c.keystage = cp.keystage AND c.column_id = r.key "
+            "LEFT JOIN frs_collect_points p ON p.keystage = cp.keystage AND p.column_id = r.key "
+            "AND p.grade = CAST(r.value AS VARCHAR(20)) "
+            f"WHERE cp.collection_id = {int(collection_id)} AND cp.school_id IN ({schools})")
+
+    def result_counts(self, collection_id: int, school_ids: list[int]):
+        schools = ", ".join(str(int(i)) for i in school_ids)
+        return self.connection.exec_driver_sql(
+            "SELECT school_id, keystage, column_id, grade, count(*) FROM collected_result "
+            f"WHERE collection_id = {int(collection_id)} AND school_id IN ({schools}) "
+            "GROUP BY school_id, keystage, column_id, grade").all()
 
     def pupil_ids(self, n: int) -> list[int]:
         if n == 0:
@@ -464,11 +464,6 @@ class _BulkWriter:
     @staticmethod
     def json(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), default=str)
-
-    def copy_text(self, table: str, columns: tuple[str, ...], data: str) -> None:
-        with self.raw.cursor() as cur:
-            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                copy.write(data)
 
     def write(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         if not rows:

@@ -88,6 +88,7 @@ class CollectedPupil(SQLModel, table=True):
     upload_id: int = Field()
     keystage: str = Field(max_length=60)
     row: int
+    record_id: Optional[int] = None  # the pupilrecord row it was made from (its results are read from there)
     upn: Optional[str] = Field(default=None, max_length=20)
     forename: str = Field(default="", max_length=200)
     surname: str = Field(default="", max_length=200)
