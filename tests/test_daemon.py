@@ -222,17 +222,18 @@ KILL_MIDWAY = """
 import sys, time
 from frs import config
 from frs.kernel import Kernel
-from frs.services.collections import collect
+from frs.services import collections
 from frs.storage.service import Service
 
 service = Service.from_kernel(Kernel(config.load()))
+collections._FLUSH_SCHOOLS = 2  # write in batches of two schools, so there is a middle to die in
 
 def progress(done, total):
-    if done == 3:  # half the schools written, inside the transaction
+    if done == 4:  # two of three batches written, inside the transaction
         print("midway", flush=True)
         time.sleep(120)
 
-collect(service, "ks5-2021", progress=progress)
+collections.collect(service, "ks5-2021", progress=progress)
 """
 
 
