@@ -5,6 +5,8 @@ Thin doors: the rules live in :mod:`frs.services.collections` and :mod:`frs.daem
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from . import App, echo_json, fail, main, pass_app
@@ -62,8 +64,7 @@ def collect_cmd(app: App, round_id: str, as_json: bool):
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = click.progressbar(length=total, label=f"Collecting {round_id}", file=click.get_text_stream("stderr"),
-                                    show_pos=True)
+            bar = click.progressbar(length=total, label=f"Collecting {round_id}", file=sys.stderr, show_pos=True)
             bar.__enter__()
         bar.update(done - bar.pos)
 

@@ -88,6 +88,7 @@ class Daemon:
         self._job_locks = {name: threading.Lock() for name in kernel.jobs}
         self._triggers: dict[str, Any] = {}
         self.active = False
+        self.runs = 0  # job runs so far (collections included)
 
     # ------------------------------------------------------------------ entry points
 
@@ -159,6 +160,8 @@ class Daemon:
         renewer.start()
         try:
             self.tick(inline=True)
+            if not self.runs:
+                logs.event("nothing due", daemon=self.id)
         finally:
             finished.set()
             renewer.join()
@@ -330,6 +333,7 @@ class Daemon:
         context = JobContext(kernel=self.kernel, service=self.service, now=clock.now, stopping=self._job_stop,
                              log=logging.getLogger(f"frs.jobs.{job_name}"))
         started = time.monotonic()
+        self.runs += 1
         try:
             outcome = call(context)
             if outcome is None:
