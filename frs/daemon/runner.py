@@ -125,8 +125,12 @@ class Daemon:
                 except SQLAlchemyError as exc:
                     logs.event("database unavailable", logging.WARNING, daemon=self.id,
                                error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
-                    if self.active and time.monotonic() - last_renewed > self.lease_seconds * 0.8:
-                        self._deactivate()  # our lease may already have expired elsewhere
+                    # our lease may have expired elsewhere: stand down, unless it is our own
+                    # collection that holds SQLite's write lock (its claim already rules out a
+                    # second collection; stopping it would only roll it back and start again)
+                    if (self.active and time.monotonic() - last_renewed > self.lease_seconds * 0.8
+                            and not self._collect_lock.locked()):
+                        self._deactivate()
                     self.stopping.wait(self.poll_seconds)
         finally:
             self._deactivate()

@@ -149,8 +149,8 @@ def collect(service, round_id: str, *, progress: Callable[[int, int], None] | No
                       f"{now:%a %d %b %Y %H:%M}. It is collected after it closes, so that no upload is missed.",
                       code="round-open")
     who = daemon_id or operator_id()
-    _claim(service, rnd, who)
-    summary = _complete(service, rnd, who, progress, stopping)
+    _waiting_for_writers(lambda: _claim(service, rnd, who), rnd, stopping)
+    summary = _waiting_for_writers(lambda: _complete(service, rnd, who, progress, stopping), rnd, stopping)
     _notify(service, summary)
     return summary
 
@@ -168,27 +168,31 @@ def _claim(service, rnd: Round, who: str) -> None:
             s.rollback()
 
 
-def _complete(service, rnd: Round, who: str, progress, stopping) -> CollectionSummary:
-    """Lock the collection row; if it is complete, report it; otherwise write it all and commit."""
+def _waiting_for_writers(action, rnd: Round, stopping):
+    """Run ``action``, waiting while SQLite's write lock is held by another process (a long
+    collection outlasts the busy timeout); PostgreSQL waits on the row lock by itself."""
     while True:
         try:
-            with service._session(write=True) as s:  # SQLite: BEGIN IMMEDIATE waits for a running collector
-                row = s.execute(select(Collection).where(Collection.round_id == rnd.id).with_for_update()
-                                .execution_options(populate_existing=True)).scalar_one()
-                if row.state == COMPLETE:
-                    return CollectionSummary.of(row, existing=True)
-                _write(service, s, row, rnd, who, progress, stopping)
-                s.commit()
-                return CollectionSummary.of(row)
+            return action()
         except OperationalError as exc:
-            # SQLite's busy timeout ran out while another process holds the write lock (a long
-            # collection): wait and look again, unless asked to stop
             if "locked" not in str(exc).lower():
                 raise
             if stopping is not None and stopping.is_set():
                 raise CollectionStopped(f"stopped while waiting for another collection of {rnd.id}") from None
             log.info("round %s: another process is writing; waiting", rnd.id)
             time.sleep(1)
+
+
+def _complete(service, rnd: Round, who: str, progress, stopping) -> CollectionSummary:
+    """Lock the collection row; if it is complete, report it; otherwise write it all and commit."""
+    with service._session(write=True) as s:  # SQLite: BEGIN IMMEDIATE waits for a running collector
+        row = s.execute(select(Collection).where(Collection.round_id == rnd.id).with_for_update()
+                        .execution_options(populate_existing=True)).scalar_one()
+        if row.state == COMPLETE:
+            return CollectionSummary.of(row, existing=True)
+        _write(service, s, row, rnd, who, progress, stopping)
+        s.commit()
+        return CollectionSummary.of(row)
 
 
 def _write(service, s, row: Collection, rnd: Round, who: str, progress, stopping) -> None:
