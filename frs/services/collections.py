@@ -254,7 +254,9 @@ def _collect_pupils(service, s, writer: "_BulkWriter", collection_id: int,
     for record in records:
         by_upload[record[0]].append(record)
     del records
-    ids = iter(writer.pupil_ids(sum(len(v) for v in by_upload.values())))
+    allocated = writer.pupil_ids(sum(len(v) for v in by_upload.values()))
+    writer.batch_ids = (allocated[0], allocated[-1]) if allocated else (0, -1)
+    ids = iter(allocated)
     rows, written = [], []
     for school_id, dfe, school_uploads in batch:
         characteristics = cohorts.characteristics(service, dfe) or {}
@@ -285,9 +287,8 @@ def _collect_results(s, writer: "_BulkWriter", columns: "_ColumnIndex", collecti
     if not batch:
         return
     school_ids = [b["school_id"] for b in batch]
-    writer.insert_results(collection_id, school_ids)
     entries: dict[int, Counter] = defaultdict(Counter)
-    for school_id, keystage, column_id, grade, n in writer.result_counts(collection_id, school_ids):
+    for school_id, keystage, column_id, grade, n in writer.insert_results(collection_id, school_ids):
         entries[school_id][(keystage, column_id, grade)] += n
     school_rows, upload_rows = [], []
     for b in batch:
@@ -401,6 +402,8 @@ class _BulkWriter:
         self.connection = s.connection()
         self.dialect = self.connection.dialect.name
         self.raw = self.connection.connection.driver_connection
+        self.batch_ids = (0, -1)
+        self.analysed = False
         if self.dialect == "postgresql":
             self.sequence = self.connection.exec_driver_sql(
                 "SELECT pg_get_serial_sequence('collected_pupil', 'id')").scalar_one()
@@ -433,23 +436,38 @@ class _BulkWriter:
         finally:
             cur.close()
 
-    def insert_results(self, collection_id: int, school_ids: list[int]) -> None:
-        each = ("json_each_text(pr.results) AS r" if self.dialect == "postgresql" else "json_each(pr.results) AS r")
-        schools = ", ".join(str(int(i)) for i in school_ids)
-        self.connection.exec_driver_sql(
-            f"INSERT INTO collected_result ({', '.join(RESULT_COLUMNS)}) "
-            "SELECT cp.collection_id, cp.id, cp.school_id, cp.keystage, r.key, COALESCE(c.subject, r.key), "
-            "CAST(r.value AS VARCHAR(20)), p.points, c.discount_code, c.subject_code, c.qualification "
-            "FROM collected_pupil cp "
-            "JOIN pupilrecord pr ON pr.id = cp.record_id "
-            f"CROSS JOIN {each} "
-            "LEFT JOIN frs_collect_column c ON c.keystage = cp.keystage AND c.column_id = r.key "
-            "LEFT JOIN frs_collect_points p ON p.keystage = cp.keystage AND p.column_id = r.key "
-            "AND p.grade = CAST(r.value AS VARCHAR(20)) "
-            f"WHERE cp.collection_id = {int(collection_id)} AND cp.school_id IN ({schools})")
+    def insert_results(self, collection_id: int, school_ids: list[int]) -> list[tuple]:
+        """Write the batch's results; return (school, key stage, column, grade, entries) counts.
 
-    def result_counts(self, collection_id: int, school_ids: list[int]):
+        The batch's pupils are found by their id range (allocated just before), so the work per
+        batch does not grow with what earlier batches wrote. PostgreSQL counts the rows as it
+        inserts them (a data-modifying WITH); SQLite counts them afterwards through the index."""
+        lo, hi = self.batch_ids
         schools = ", ".join(str(int(i)) for i in school_ids)
+        where = (f"cp.id BETWEEN {int(lo)} AND {int(hi)} AND cp.collection_id = {int(collection_id)} "
+                 f"AND cp.school_id IN ({schools})")
+        each = ("json_each_text(pr.results) AS r" if self.dialect == "postgresql" else "json_each(pr.results) AS r")
+        insert = (f"INSERT INTO collected_result ({', '.join(RESULT_COLUMNS)}) "
+                  "SELECT cp.collection_id, cp.id, cp.school_id, cp.keystage, r.key, COALESCE(c.subject, r.key), "
+                  "CAST(r.value AS VARCHAR(20)), p.points, c.discount_code, c.subject_code, c.qualification "
+                  "FROM collected_pupil cp "
+                  "JOIN pupilrecord pr ON pr.id = cp.record_id "
+                  f"CROSS JOIN {each} "
+                  "LEFT JOIN frs_collect_column c ON c.keystage = cp.keystage AND c.column_id = r.key "
+                  "LEFT JOIN frs_collect_points p ON p.keystage = cp.keystage AND p.column_id = r.key "
+                  "AND p.grade = CAST(r.value AS VARCHAR(20)) "
+                  f"WHERE {where}")
+        if self.dialect == "postgresql":
+            if not self.analysed:
+                # the planner's figures for tables filled in this very transaction say "empty";
+                # ANALYZE sees the transaction's own rows, so later batches use the indexes
+                self.connection.exec_driver_sql("ANALYZE collected_pupil")
+                self.analysed = True
+            return self.connection.exec_driver_sql(
+                f"WITH written AS ({insert} RETURNING school_id, keystage, column_id, grade) "
+                "SELECT school_id, keystage, column_id, grade, count(*) FROM written "
+                "GROUP BY school_id, keystage, column_id, grade").all()
+        self.connection.exec_driver_sql(insert)
         return self.connection.exec_driver_sql(
             "SELECT school_id, keystage, column_id, grade, count(*) FROM collected_result "
             f"WHERE collection_id = {int(collection_id)} AND school_id IN ({schools}) "
