@@ -10,7 +10,7 @@
 
 __version__ = "0.1.0"
 #: bumped when a hook is added; hooks are never removed or changed incompatibly
-PLUGIN_API_VERSION = 1
+PLUGIN_API_VERSION = 2
 
 __all__ = ["hookimpl", "__version__", "PLUGIN_API_VERSION"]
 

@@ -141,8 +141,17 @@ def upload_confirmed(school: "School", keystage: "KeyStage", upload_id: Any) -> 
 
 
 @hookspec
-def round_collected(round_id: str, upload_ids: list[Any]) -> None:
-    """Notification: a round's deadline collection has run. Exceptions are logged, never fatal.
+def round_collected(round_id: str, upload_ids: list[Any], collection_id: int, service: Any) -> None:
+    """Notification: a round's deadline collection is complete (committed). Exceptions are logged,
+    never fatal: one plugin's failure never stops the others.
 
-    Since: 1.
+    Args:
+        round_id: the round's id from config.
+        upload_ids: the uploads collected (each school's current confirmed upload per template).
+        collection_id: read the cohorts with
+            ``frs.services.collections.iter_cohorts(service, collection_id)``, one school at a time.
+        service: the service layer (``frs.storage.service.Service``) on the collection's database.
+
+    Called once per collection: a daemon that dies before the plugins were told tells them on
+    its next run. Since: 1 (``collection_id`` and ``service`` since 2).
     """
