@@ -1,0 +1,413 @@
+"""The measures engine: runs a key stage's measures over one school's collected cohort.
+
+Pure functions over :class:`frs.results.SchoolCohort`: no database, no files. Storage
+(:mod:`frs.analysis.service`) and the PDF (:mod:`frs.analysis.pdf`) are thin layers on top.
+
+- :func:`analyse_cohort` gives the school's result: ``measures`` (plain numbers), ``pupils`` (one
+  row per pupil of the cohort, a pupil without results included), the measures' extra sections
+  (``subjects``, ``progress8`` ...) and ``groups`` (pupil groups, under 6 pupils suppressed).
+- :func:`what_if` recomputes all of it with chosen pupils left out.
+- :class:`NationalAccumulator` gathers, school by school, what comparing with all schools needs,
+  and :func:`compare` adds the comparisons to a school's result.
+- :func:`canonical_json` writes a result byte-for-byte the same for the same collection.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from dataclasses import replace
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..measures import COUNT, MEAN, PERCENT, RATIO, Indicator, MeasureContext, MeasureSet, PupilScore, \
+    pupil_value, summarise
+from ..results import SchoolCohort
+
+#: groups smaller than this are shown with their count only
+SUPPRESS_BELOW = 6
+Z95 = 1.959963984540054
+FLOAT_DECIMALS = 6
+
+GROUP_LABELS = {
+    ("gender", "Female"): "Girls", ("gender", "Male"): "Boys",
+    ("disadvantaged", "True"): "Disadvantaged", ("disadvantaged", "False"): "Not disadvantaged",
+    ("sen", "E"): "SEN with EHC plan", ("sen", "K"): "SEN support", ("sen", "None"): "No SEN",
+    ("eal", "True"): "EAL", ("eal", "False"): "Not EAL",
+}
+PUPIL_FIELDS = ("upn", "forename", "surname", "gender")
+
+
+# --------------------------------------------------------------------------- one school
+
+
+def context_of(cohort: SchoolCohort) -> MeasureContext:
+    return MeasureContext(school_dfe=cohort.school_dfe, round_id=cohort.round_id, key_stage=cohort.key_stage,
+                          year=cohort.year, collection_id=cohort.collection_id, cohort=cohort)
+
+
+def score(cohort: SchoolCohort, measures: MeasureSet) -> list[PupilScore]:
+    """Every measure's pupil values for every pupil, in UPN order."""
+    context = context_of(cohort)
+    scores = []
+    for pupil in sorted(cohort.pupils, key=lambda p: p.upn):
+        values: dict[str, Any] = {}
+        for measure in measures.measures:
+            values.update(measure.pupil(pupil, context))
+        scores.append(PupilScore(pupil, values))
+    return scores
+
+
+def group_of(pupil, group: str) -> str | None:
+    """The pupil's value for a group ("Female", "True", "E" ...), or None when not known."""
+    if group == "gender":
+        return pupil.gender or None
+    chars = pupil.characteristics or {}
+    if group not in chars:
+        return None
+    value = chars[group]
+    if group == "sen":
+        return "None" if value in (None, "", "N") else str(value)
+    if value is None:
+        return None
+    return str(bool(value))
+
+
+def groups_available(scores: Sequence[PupilScore]) -> list[str]:
+    """Gender always; disadvantaged, SEN and EAL when the pupil source gave them for some pupil."""
+    out = ["gender"]
+    for group in ("disadvantaged", "sen", "eal"):
+        if any(group in (s.pupil.characteristics or {}) and (s.pupil.characteristics or {})[group] is not None
+               or (group == "sen" and group in (s.pupil.characteristics or {})) for s in scores):
+            out.append(group)
+    return out
+
+
+def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: MeasureContext) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for measure in measures.measures:
+        out.update(measure.school(scores, context))
+    return out
+
+
+def group_rows(measures: MeasureSet, scores: Sequence[PupilScore]) -> list[dict[str, Any]]:
+    rows = []
+    indicators = [i for i in measures.indicators if i.kind != COUNT]
+    for group in groups_available(scores):
+        members: dict[str, list[PupilScore]] = {}
+        for s in scores:
+            value = group_of(s.pupil, group)
+            if value is not None:
+                members.setdefault(value, []).append(s)
+        for value in sorted(members):
+            subset = members[value]
+            suppressed = len(subset) < SUPPRESS_BELOW
+            rows.append({
+                "group": group, "value": value, "label": GROUP_LABELS.get((group, value), f"{group} {value}"),
+                "pupils": len(subset), "suppressed": suppressed,
+                "measures": None if suppressed else {i.key: summarise(i, subset) for i in indicators},
+            })
+    return rows
+
+
+def pupil_row(score_: PupilScore) -> dict[str, Any]:
+    pupil = score_.pupil
+    return {"upn": pupil.upn, "forename": pupil.forename, "surname": pupil.surname, "gender": pupil.gender,
+            **score_.values}
+
+
+def result_from_scores(cohort: SchoolCohort, measures: MeasureSet, scores: Sequence[PupilScore], *,
+                       excluded: Sequence[str] = ()) -> dict[str, Any]:
+    context = context_of(cohort)
+    result: dict[str, Any] = {
+        "school": {"dfe": cohort.school_dfe, "name": cohort.school_name},
+        "round": {"id": cohort.round_id, "key_stage": cohort.key_stage, "year": cohort.year},
+        "collection_id": cohort.collection_id,
+        "keystages": list(cohort.keystages),
+        "upload_ids": list(cohort.upload_ids),
+        "rules_version": measures.version,
+        "measures": summarise_all(measures, scores, context),
+        "pupils": [pupil_row(s) for s in scores],
+        "groups": group_rows(measures, scores),
+        "indicators": [indicator_info(i) for i in measures.indicators],
+    }
+    if excluded:
+        result["excluded"] = sorted(excluded)
+    for measure in measures.measures:
+        for key, value in measure.tables(scores, context).items():
+            if key in result:
+                raise ValueError(f"measure {measure.id!r} returned a section {key!r} that is already in the report")
+            result[key] = value
+    return result
+
+
+def indicator_info(i: Indicator) -> dict[str, Any]:
+    return {"key": i.key, "title": i.title, "kind": i.kind, "decimals": i.decimals, "headline": i.headline,
+            "pupil_key": i.pupil_key, "denominator": i.denominator, "scale": i.scale}
+
+
+def indicator_of(row: Mapping[str, Any]) -> Indicator:
+    return Indicator(row["key"], row["title"], row["kind"], pupil_key=row.get("pupil_key"),
+                     denominator=row.get("denominator"), decimals=row.get("decimals", 1),
+                     headline=row.get("headline", False), scale=row.get("scale", 1.0))
+
+
+def analyse_cohort(cohort: SchoolCohort, measures: MeasureSet) -> dict[str, Any]:
+    """The school's result (see the module docstring)."""
+    return result_from_scores(cohort, measures, score(cohort, measures))
+
+
+def what_if(cohort: SchoolCohort, measures: MeasureSet, exclude: Iterable[str],
+            national: Mapping[str, Any] | None = None, published: Mapping | None = None) -> dict[str, Any]:
+    """The school's result recomputed with the pupils whose UPNs are in ``exclude`` left out (and
+    compared with all schools when ``national`` is given). Unknown UPNs are ignored."""
+    leave_out = set(exclude)
+    kept = tuple(p for p in cohort.pupils if p.upn not in leave_out)
+    left_out = sorted(p.upn for p in cohort.pupils if p.upn in leave_out)
+    result = result_from_scores(replace(cohort, pupils=kept), measures, score(replace(cohort, pupils=kept), measures),
+                                excluded=left_out or ["(none)"])
+    if national is not None:
+        result["comparisons"] = compare(result, national, published or {})
+    return result
+
+
+# --------------------------------------------------------------------------- canonical JSON
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        rounded = round(value, FLOAT_DECIMALS)
+        return 0.0 if rounded == 0 else rounded
+    if isinstance(value, Mapping):
+        return {str(k): _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def canonical(value: Any) -> Any:
+    """The value as it is stored: floats rounded to 6 decimals, tuples as lists."""
+    return _normalise(value)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, floats rounded to 6 decimals: the same value gives the same bytes."""
+    return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+# --------------------------------------------------------------------------- all schools
+
+
+class _Stat:
+    """Pupil-level sums for one indicator (over one pupil group or all pupils)."""
+
+    __slots__ = ("n", "s1", "s2", "x1", "x2", "xy")
+
+    def __init__(self):
+        self.n = 0
+        self.s1 = self.s2 = self.x1 = self.x2 = self.xy = 0.0
+
+    def add(self, y: float, x: float = 1.0) -> None:
+        self.n += 1
+        self.s1 += y
+        self.s2 += y * y
+        self.x1 += x
+        self.x2 += x * x
+        self.xy += x * y
+
+    def to_dict(self, indicator: Indicator) -> dict[str, Any]:
+        n = self.n
+        if n == 0:
+            return {"pupils": 0, "mean": None, "sd": None}
+        if indicator.kind == RATIO:
+            ratio = self.s1 / self.x1 if self.x1 else None
+            if ratio is None:
+                return {"pupils": n, "mean": None, "sd": None}
+            residual = max(self.s2 - 2 * ratio * self.xy + ratio * ratio * self.x2, 0.0)
+            sd = math.sqrt(residual / (n - 1)) if n > 1 else 0.0
+            return {"pupils": n, "mean": ratio * indicator.scale, "sd": sd * indicator.scale, "ratio": True}
+        mean = self.s1 / n
+        variance = max(self.s2 / n - mean * mean, 0.0) * n / (n - 1) if n > 1 else 0.0
+        scale = 100.0 if indicator.kind == PERCENT else 1.0
+        return {"pupils": n, "mean": mean * scale, "sd": math.sqrt(variance) * scale}
+
+
+class NationalAccumulator:
+    """What comparing with all schools of a collection needs, gathered one school at a time
+    (memory grows with schools and subjects, not with pupils)."""
+
+    def __init__(self, measures: MeasureSet):
+        self.indicators = [i for i in measures.indicators if i.kind != COUNT]
+        self.stats: dict[str, _Stat] = {i.key: _Stat() for i in self.indicators}
+        self.groups: dict[str, dict[str, _Stat]] = {}
+        self.school_values: dict[str, list[float]] = {i.key: [] for i in self.indicators}
+        self.subjects: dict[str, dict[str, Any]] = {}
+        self.schools = 0
+        self.pupils = 0
+
+    def _add_pupil(self, stats: dict[str, _Stat], values: Mapping[str, Any]) -> None:
+        for i in self.indicators:
+            if i.kind == MEAN:
+                stats[i.key].add(float(pupil_value(values, i.pupil_key) or 0))
+            elif i.kind == PERCENT:
+                stats[i.key].add(1.0 if pupil_value(values, i.pupil_key) else 0.0)
+            elif i.kind == RATIO:
+                x = float(pupil_value(values, i.denominator) or 0)
+                if x:
+                    stats[i.key].add(float(pupil_value(values, i.pupil_key) or 0), x)
+
+    def add(self, result: Mapping[str, Any], scores: Sequence[PupilScore]) -> None:
+        self.schools += 1
+        self.pupils += len(scores)
+        available = groups_available(scores)
+        for s in scores:
+            self._add_pupil(self.stats, s.values)
+            for group in available:
+                value = group_of(s.pupil, group)
+                if value is not None:
+                    stats = self.groups.setdefault(f"{group}:{value}", {i.key: _Stat() for i in self.indicators})
+                    self._add_pupil(stats, s.values)
+        for i in self.indicators:
+            value = result["measures"].get(i.key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.school_values[i.key].append(float(value))
+        for row in result.get("subjects") or ():
+            counts = row.get("grade_counts")
+            if not isinstance(counts, Mapping):
+                continue
+            held = self.subjects.setdefault(row["subject"], {"entries": 0, "schools": 0, "grade_counts": {}})
+            held["schools"] += 1
+            for grade, n in counts.items():
+                held["grade_counts"][grade] = held["grade_counts"].get(grade, 0) + n
+                held["entries"] += n
+
+    def finish(self) -> dict[str, Any]:
+        by_key = {i.key: i for i in self.indicators}
+        return canonical({
+            "schools": self.schools, "pupils": self.pupils,
+            "indicators": {k: {**self.stats[k].to_dict(by_key[k]), "school_values": sorted(self.school_values[k])}
+                           for k in by_key},
+            "groups": {g: {k: stat.to_dict(by_key[k]) for k, stat in stats.items()}
+                       for g, stats in sorted(self.groups.items())},
+            "subjects": {name: held for name, held in sorted(self.subjects.items())},
+        })
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def percentile_rank(sorted_values: Sequence[float], value: float) -> float | None:
+    """Percent of schools below the value, counting ties as half."""
+    if not sorted_values:
+        return None
+    below = bisect.bisect_left(sorted_values, value)
+    equal = bisect.bisect_right(sorted_values, value) - below
+    return 100.0 * (below + equal / 2) / len(sorted_values)
+
+
+def interval(kind: str, value: float, n: int, national: Mapping[str, Any], own_denominator: float | None = None):
+    """95% confidence interval of a school figure over ``n`` pupils, from the national pupil-level
+    spread (the way DfE and self-evaluation tools do): mean +- 1.96 sd / sqrt(n); a percentage from
+    the national proportion; a ratio from the national residual spread over the school's entries."""
+    sd = national.get("sd")
+    if n <= 0 or sd is None or national.get("mean") is None:
+        return None
+    if kind == PERCENT:
+        p = national["mean"] / 100.0
+        half = Z95 * math.sqrt(max(p * (1 - p), 0.0) / n) * 100.0
+    elif kind == RATIO:
+        if not own_denominator:
+            return None
+        half = Z95 * sd * math.sqrt(n) / own_denominator
+    else:
+        half = Z95 * sd / math.sqrt(n)
+    return value - half, value + half
+
+
+def significance(ci: tuple[float, float] | None, mean: float | None) -> tuple[str, str | None]:
+    """("above", "green") when the whole interval is above the mean, ("below", "red") when below,
+    else ("not significant", None)."""
+    if ci is None or mean is None:
+        return "not significant", None
+    if ci[0] > mean:
+        return "above", "green"
+    if ci[1] < mean:
+        return "below", "red"
+    return "not significant", None
+
+
+def _denominator(result: Mapping[str, Any], i: Indicator, upns: set[str] | None = None) -> float:
+    return sum(float(pupil_value(p, i.denominator) or 0) for p in result["pupils"]
+               if upns is None or p["upn"] in upns)
+
+
+def _count_for(result: Mapping[str, Any], i: Indicator, upns: set[str] | None = None) -> int:
+    if i.kind == RATIO:
+        return sum(1 for p in result["pupils"] if (upns is None or p["upn"] in upns)
+                   and float(pupil_value(p, i.denominator) or 0))
+    return len(result["pupils"]) if upns is None else len(upns)
+
+
+def compare(result: Mapping[str, Any], national: Mapping[str, Any],
+            published: Mapping[tuple, Mapping[str, Any]]) -> dict[str, Any]:
+    """The comparisons of a school's result with all schools of the collection and with the
+    published national figures (``published``: :func:`frs.analysis.national.figures`)."""
+    indicators = {row["key"]: row for row in result.get("indicators", ())}
+    all_schools: dict[str, Any] = {}
+    pub: dict[str, Any] = {}
+    for key, row in indicators.items():
+        i = indicator_of(row) if row["kind"] == RATIO else None
+        value = result["measures"].get(key)
+        held = (national.get("indicators") or {}).get(key)
+        if held and isinstance(value, (int, float)):
+            n = _count_for(result, i) if i is not None else len(result["pupils"])
+            ci = interval(row["kind"], value, n, held, _denominator(result, i) if i is not None else None)
+            sig, colour = significance(ci, held.get("mean"))
+            all_schools[key] = {"mean": held.get("mean"), "schools": len(held.get("school_values") or ()),
+                                "percentile_rank": percentile_rank(held.get("school_values") or [], value),
+                                "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
+                                "significance": sig, "colour": colour}
+        figure = published.get((result["round"]["key_stage"], result["round"]["year"], key, "", ""))
+        if figure is not None:
+            pub[key] = {"value": figure["value"], "unit": figure["unit"], "source": figure["source"]}
+    groups: dict[str, Any] = {}
+    for row in result.get("groups", ()):
+        name = f"{row['group']}:{row['value']}"
+        held_group = (national.get("groups") or {}).get(name) or {}
+        entry: dict[str, Any] = {}
+        for key, value in (row.get("measures") or {}).items():
+            kind = indicators.get(key, {}).get("kind")
+            held = held_group.get(key)
+            if not held or not isinstance(value, (int, float)) or kind == RATIO:
+                sig, colour, mean = "not significant", None, held.get("mean") if held else None
+            else:
+                ci = interval(kind, value, row["pupils"], held)
+                sig, colour = significance(ci, held.get("mean"))
+                mean = held.get("mean")
+            figure = published.get((result["round"]["key_stage"], result["round"]["year"], key, name, ""))
+            entry[key] = {"all_schools_mean": mean, "significance": sig, "colour": colour,
+                          "national": figure["value"] if figure else None,
+                          "national_source": figure["source"] if figure else None}
+        groups[name] = entry
+    subjects: dict[str, Any] = {}
+    for row in result.get("subjects") or ():
+        name = row.get("subject")
+        held = (national.get("subjects") or {}).get(name)
+        entry = {}
+        if held and held.get("entries"):
+            entry["all_schools"] = {"entries": held["entries"], "schools": held["schools"],
+                                    "grade_percent": {g: 100.0 * n / held["entries"]
+                                                      for g, n in sorted(held["grade_counts"].items())}}
+        figures = {k[2]: v for k, v in published.items() if k[4] == name and k[3] == ""}
+        if figures:
+            entry["national"] = {m: {"value": v["value"], "source": v["source"]} for m, v in sorted(figures.items())}
+        subjects[name] = entry
+    return {"all_schools": all_schools, "national": pub, "groups": groups, "subjects": subjects,
+            "all_schools_count": national.get("schools"), "all_schools_pupils": national.get("pupils")}
