@@ -112,8 +112,9 @@ def group_rows(measures: MeasureSet, scores: Sequence[PupilScore]) -> list[dict[
 
 def pupil_row(score_: PupilScore) -> dict[str, Any]:
     pupil = score_.pupil
+    groups = {g: group_of(pupil, g) for g in ("gender", "disadvantaged", "sen", "eal")}
     return {"upn": pupil.upn, "forename": pupil.forename, "surname": pupil.surname, "gender": pupil.gender,
-            **score_.values}
+            "groups": {g: v for g, v in groups.items() if v is not None}, **score_.values}
 
 
 def result_from_scores(cohort: SchoolCohort, measures: MeasureSet, scores: Sequence[PupilScore], *,
@@ -169,6 +170,43 @@ def what_if(cohort: SchoolCohort, measures: MeasureSet, exclude: Iterable[str],
     if national is not None:
         result["comparisons"] = compare(result, national, published or {})
     return result
+
+
+def what_if_stored(result: Mapping[str, Any], measures: MeasureSet, exclude: Iterable[str],
+                   national: Mapping[str, Any] | None = None, published: Mapping | None = None) -> dict[str, Any]:
+    """What if, from a stored result's pupil values alone (no collected results needed): school
+    figures and pupil groups are recomputed; sections that need the results (subjects) are left
+    out, and ``recomputed_from`` says so."""
+    from ..results import CollectedPupil
+
+    leave_out = set(exclude)
+    scores = []
+    for row in result["pupils"]:
+        if row["upn"] in leave_out:
+            continue
+        groups = row.get("groups") or {}
+        chars: dict[str, Any] = {}
+        for name in ("disadvantaged", "eal"):
+            if name in groups:
+                chars[name] = groups[name] == "True"
+        if "sen" in groups:
+            chars["sen"] = None if groups["sen"] == "None" else groups["sen"]
+        pupil = CollectedPupil(upn=row["upn"], forename=row.get("forename", ""), surname=row.get("surname", ""),
+                               gender=row.get("gender", ""), date_of_birth=None, nc_year=None, characteristics=chars)
+        scores.append(PupilScore(pupil, row))
+    context = MeasureContext(school_dfe=result["school"]["dfe"], round_id=result["round"]["id"],
+                             key_stage=result["round"]["key_stage"], year=result["round"]["year"],
+                             collection_id=result.get("collection_id"))
+    out = {key: value for key, value in result.items() if key in ("school", "round", "collection_id", "keystages",
+                                                                   "rules_version", "indicators")}
+    out["measures"] = summarise_all(measures, scores, context)
+    out["pupils"] = [dict(s.values) for s in scores]
+    out["groups"] = group_rows(measures, scores)
+    out["excluded"] = sorted(u for u in (p["upn"] for p in result["pupils"]) if u in leave_out) or ["(none)"]
+    out["recomputed_from"] = "stored pupil values"
+    if national is not None:
+        out["comparisons"] = compare(out, national, published or {})
+    return canonical(out)
 
 
 # --------------------------------------------------------------------------- canonical JSON

@@ -57,7 +57,7 @@ def parse(text: str) -> list[dict[str, Any]]:
         header = next(reader)
     except StopIteration:
         raise NationalFileError([(1, "the file is empty; the first line must be the header "
-                                    + ",".join(HEADER)])) from None
+                                  + ",".join(HEADER))]) from None
     header = [h.strip().lstrip("\ufeff") for h in header]
     if header != HEADER:
         raise NationalFileError([(1, f"the header must be exactly {','.join(HEADER)} (found {','.join(header)[:200]})")])

@@ -1,0 +1,292 @@
+"""The analysis of a collection, its stored results and a school's report.
+
+- :func:`analyse` runs the key stage's measures over every school of a collection (streamed one
+  school at a time from ``frs.services.collections.iter_cohorts``), stores each school's result,
+  works out the all-schools figures, then makes each school's PDF and marks its uploads
+  *Reports available*.
+- :func:`analyse_cohorts` does the same for cohorts handed to it (the benchmark, tests).
+- :func:`school_report` gives a school's full report: measures, pupils, subjects, groups and the
+  comparisons with all schools and the published national figures.
+- :func:`school_what_if` recomputes a school's report with chosen pupils left out.
+
+Memory stays flat: the first pass keeps only the all-schools sums and one number per school and
+measure; the second pass reads back one school at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from sqlalchemy import delete, update
+from sqlmodel import select
+
+from ..storage import db
+from ..storage.files import FileStore
+from ..storage.models_analysis import FAILED, FINISHED, RUNNING, AnalysisRun, SchoolAnalysis
+from . import engine, national as national_mod
+
+log = logging.getLogger("frs.analysis")
+Progress = Callable[[int, int], None]
+BATCH = 50
+
+
+class ReportNotFound(LookupError):
+    """No analysed result for this school and round (yet)."""
+
+
+class AnalysisFailed(RuntimeError):
+    """The analysis stopped; what was stored before stays as it was."""
+
+
+def reports_store(service) -> FileStore:
+    """PDFs live beside the uploads' file store, in ``<instance>/reports``."""
+    root = Path(getattr(service.store, "root", Path(service.kernel.config.home) / "files"))
+    return FileStore(root.parent / "reports")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def analyse(service, collection_id: int, *, progress: Progress | None = None, pdfs: bool = True) -> dict[str, Any]:
+    """Analyse a collection: every school's measures, stored, compared, with its PDF."""
+    from ..services import collections  # written by the collection work; imported only when used
+
+    total = None
+    counter = getattr(collections, "count_schools", None)
+    if counter is not None:
+        try:
+            total = counter(service, collection_id)
+        except Exception:  # the count only feeds the progress bar
+            total = None
+    return analyse_cohorts(service, collections.iter_cohorts(service, collection_id), collection_id=collection_id,
+                           progress=progress, total=total, pdfs=pdfs)
+
+
+def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress: Progress | None = None,
+                    total: int | None = None, pdfs: bool = True, workers: int = 1) -> dict[str, Any]:
+    """Analyse cohorts of one collection (one key stage and round) and store everything.
+
+    Progress is reported as (done, total) over both passes (total = 2 x schools when known)."""
+    iterator: Iterator = iter(cohorts)
+    first = next(iterator, None)
+    if first is None:
+        raise AnalysisFailed(f"collection {collection_id} has no schools to analyse")
+    measures = service.kernel.measures(first.key_stage)
+    if not measures.measures:
+        raise AnalysisFailed(f"no measure plugin is enabled for key stage {first.key_stage}; enable "
+                             "ks4_measures / ks5_measures in config [plugins] enabled")
+    run = AnalysisRun(collection_id=collection_id, round_id=first.round_id, key_stage=first.key_stage,
+                      year=first.year, rules_version=measures.version, status=RUNNING, started_at=_now())
+    with db.session(service.engine, write=True) as s:
+        s.add(run)
+        s.commit()
+        s.refresh(run)
+    run_id = run.id
+    steps = 2 * total if total else 0
+    done = 0
+    try:
+        accumulator = engine.NationalAccumulator(measures)
+        batch: list[SchoolAnalysis] = []
+        seen: set[str] = set()
+        for cohort in _chain(first, iterator):
+            if (cohort.key_stage, cohort.round_id) != (first.key_stage, first.round_id):
+                raise AnalysisFailed(f"school {cohort.school_dfe} is in round {cohort.round_id}, not "
+                                     f"{first.round_id}: a collection holds one round")
+            if cohort.school_dfe in seen:
+                raise AnalysisFailed(f"school {cohort.school_dfe} appears twice in collection {collection_id}")
+            seen.add(cohort.school_dfe)
+            scores = engine.score(cohort, measures)
+            result = engine.result_from_scores(cohort, measures, scores)
+            accumulator.add(result, scores)
+            text = engine.canonical_json(result)
+            batch.append(SchoolAnalysis(run_id=run_id, school_dfe=cohort.school_dfe, round_id=cohort.round_id,
+                                        collection_id=collection_id, rules_version=measures.version, result=text,
+                                        result_sha256=hashlib.sha256(text.encode()).hexdigest()))
+            if len(batch) >= BATCH:
+                _write(service, batch)
+                batch = []
+            done += 1
+            if progress:
+                progress(done, steps or 2 * done)
+        _write(service, batch)
+        summary = accumulator.finish()
+        schools = len(seen)
+        steps = 2 * schools
+        with db.session(service.engine, write=True) as s:
+            held = s.get(AnalysisRun, run_id)
+            held.national = engine.canonical_json(summary)
+            held.schools, held.pupils = schools, summary["pupils"]
+            s.add(held)
+            s.commit()
+        if pdfs:
+            published = _published(service, first.key_stage, first.year)
+            for row_id, dfe, text, upload_ids in _rows(service, run_id):
+                result = json.loads(text)
+                result["comparisons"] = engine.compare(result, summary, published)
+                pdf = render_pdf(result)
+                stored = reports_store(service).put(dfe, pdf)
+                _set_pdf(service, row_id, stored.sha256, upload_ids)
+                done += 1
+                if progress:
+                    progress(done, steps)
+        elif progress:
+            progress(steps, steps)
+        with db.session(service.engine, write=True) as s:
+            held = s.get(AnalysisRun, run_id)
+            held.status, held.finished_at = FINISHED, _now()
+            s.add(held)
+            # the newest run of a collection replaces the older ones
+            older = [r.id for r in s.exec(select(AnalysisRun).where(AnalysisRun.collection_id == collection_id,
+                                                                    AnalysisRun.id != run_id)).all()]
+            if older:
+                s.exec(delete(SchoolAnalysis).where(SchoolAnalysis.run_id.in_(older)))
+                s.exec(delete(AnalysisRun).where(AnalysisRun.id.in_(older)))
+            s.commit()
+    except BaseException as exc:
+        _abandon(service, run_id, exc)
+        raise
+    return {"run_id": run_id, "collection_id": collection_id, "round_id": first.round_id,
+            "key_stage": first.key_stage, "schools": schools, "pupils": summary["pupils"],
+            "rules_version": measures.version, "pdfs": pdfs}
+
+
+def _chain(first, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
+
+
+def _write(service, rows: list[SchoolAnalysis]) -> None:
+    if not rows:
+        return
+    with db.session(service.engine, write=True) as s:
+        s.add_all(rows)
+        s.commit()
+
+
+def _rows(service, run_id: int) -> Iterator[tuple[int, str, str, list[int]]]:
+    """The run's stored results, one school at a time (read in batches by id)."""
+    last = 0
+    while True:
+        with db.session(service.engine) as s:
+            found = s.exec(select(SchoolAnalysis.id, SchoolAnalysis.school_dfe, SchoolAnalysis.result)
+                           .where(SchoolAnalysis.run_id == run_id, SchoolAnalysis.id > last)
+                           .order_by(SchoolAnalysis.id).limit(BATCH)).all()
+        if not found:
+            return
+        for row_id, dfe, text in found:
+            last = row_id
+            upload_ids = json.loads(text).get("upload_ids") or []
+            yield row_id, dfe, text, upload_ids
+
+
+def _set_pdf(service, row_id: int, sha256: str, upload_ids: list[int]) -> None:
+    from ..storage.models import PROCESSING, REPORTS_AVAILABLE, Upload
+
+    with db.session(service.engine, write=True) as s:
+        s.exec(update(SchoolAnalysis).where(SchoolAnalysis.id == row_id).values(pdf_sha256=sha256))
+        if upload_ids:
+            s.exec(update(Upload).where(Upload.id.in_(upload_ids), Upload.status == PROCESSING)
+                   .values(status=REPORTS_AVAILABLE))
+        s.commit()
+
+
+def _abandon(service, run_id: int, exc: BaseException) -> None:
+    """A failed run leaves the earlier results as they were: its own rows are removed."""
+    try:
+        with db.session(service.engine, write=True) as s:
+            s.exec(delete(SchoolAnalysis).where(SchoolAnalysis.run_id == run_id))
+            held = s.get(AnalysisRun, run_id)
+            if held is not None:
+                held.status, held.finished_at = FAILED, _now()
+                held.error = f"{type(exc).__name__}: {exc}"[:2000]
+                s.add(held)
+            s.commit()
+    except Exception:  # the original error matters more
+        log.exception("could not record the failed analysis run %s", run_id)
+
+
+def _published(service, key_stage: int, year: int):
+    return national_mod.figures(key_stage, year, national_mod.loaded_rows(service, key_stage, year))
+
+
+def render_pdf(report: dict[str, Any]) -> bytes:
+    from . import pdf
+
+    return pdf.render(report)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def latest_run(service, round_id: str) -> AnalysisRun | None:
+    with db.session(service.engine) as s:
+        return s.exec(select(AnalysisRun).where(AnalysisRun.round_id == round_id, AnalysisRun.status == FINISHED)
+                      .order_by(AnalysisRun.id.desc())).first()
+
+
+def _stored(service, school_dfe: str, round_id: str) -> tuple[AnalysisRun, SchoolAnalysis]:
+    run = latest_run(service, round_id)
+    if run is None:
+        raise ReportNotFound(f"round {round_id!r} has not been analysed yet: run `frs analyse --round {round_id}` "
+                             "after the collection")
+    with db.session(service.engine) as s:
+        row = s.exec(select(SchoolAnalysis).where(SchoolAnalysis.run_id == run.id,
+                                                  SchoolAnalysis.school_dfe == school_dfe)).first()
+    if row is None:
+        raise ReportNotFound(f"school {school_dfe} has no results in the analysed collection of round {round_id!r} "
+                             "(it sent no confirmed upload before the deadline)")
+    return run, row
+
+
+def school_report(service, school_dfe: str, round_id: str) -> dict[str, Any]:
+    """The school's full report for a round: the stored result (``measures``, ``pupils``,
+    ``subjects``, ``groups`` ...) with ``comparisons`` against all schools of the collection and the
+    published national figures. Raises :class:`ReportNotFound` when there is none."""
+    run, row = _stored(service, school_dfe, round_id)
+    report = json.loads(row.result)
+    national = json.loads(run.national) if run.national else {}
+    report["comparisons"] = engine.compare(report, national, _published(service, run.key_stage, run.year))
+    report["analysis"] = {"run_id": run.id, "rules_version": row.rules_version, "result_sha256": row.result_sha256,
+                          "pdf": bool(row.pdf_sha256),
+                          "finished_at": run.finished_at.isoformat() if run.finished_at else None}
+    return report
+
+
+def school_pdf(service, school_dfe: str, round_id: str) -> bytes:
+    """The school's stored PDF summary (made again from the stored result if the file is missing)."""
+    run, row = _stored(service, school_dfe, round_id)
+    if row.pdf_sha256:
+        store = reports_store(service)
+        if store.exists(school_dfe, row.pdf_sha256):
+            return store.get(school_dfe, row.pdf_sha256)
+    return render_pdf(school_report(service, school_dfe, round_id))
+
+
+def school_what_if(service, school_dfe: str, round_id: str, exclude: Iterable[str]) -> dict[str, Any]:
+    """The school's report recomputed at once with the pupils whose UPNs are in ``exclude`` left out.
+
+    Recomputes from the collected cohort when the collection can give it, else from the stored
+    pupil values (school figures and groups only: subject tables need the results)."""
+    run, row = _stored(service, school_dfe, round_id)
+    national = json.loads(run.national) if run.national else {}
+    published = _published(service, run.key_stage, run.year)
+    measures = service.kernel.measures(run.key_stage)
+    cohort = None
+    try:
+        from ..services import collections
+
+        cohort = next(iter(collections.iter_cohorts(service, run.collection_id, school_dfe=school_dfe)), None)
+    except ImportError:
+        cohort = None
+    if cohort is not None:
+        return engine.what_if(cohort, measures, exclude, national, published)
+    return engine.what_if_stored(json.loads(row.result), measures, exclude, national, published)
