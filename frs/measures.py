@@ -108,7 +108,7 @@ def pupil_value(values: Mapping[str, Any], key: str) -> Any:
         return values.get(key)
     found: Any = values
     for part in key.split("."):
-        if not isinstance(found, Mapping):
+        if not isinstance(found, dict) and not isinstance(found, Mapping):
             return None
         found = found.get(part)
     return found

@@ -213,13 +213,22 @@ def what_if_stored(result: Mapping[str, Any], measures: MeasureSet, exclude: Ite
 
 
 def _normalise(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or value is None:
         return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
+    if kind is float:
+        if value != value or value in (math.inf, -math.inf):
             return None
         rounded = round(value, FLOAT_DECIMALS)
         return 0.0 if rounded == 0 else rounded
+    if kind is dict:
+        return {k if type(k) is str else str(k): _normalise(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_normalise(v) for v in value]
+    if isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return _normalise(float(value))
     if isinstance(value, Mapping):
         return {str(k): _normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -252,14 +261,6 @@ class _Stat:
         self.n = 0
         self.s1 = self.s2 = self.x1 = self.x2 = self.xy = 0.0
 
-    def add(self, y: float, x: float = 1.0) -> None:
-        self.n += 1
-        self.s1 += y
-        self.s2 += y * y
-        self.x1 += x
-        self.x2 += x * x
-        self.xy += x * y
-
     def to_dict(self, indicator: Indicator) -> dict[str, Any]:
         n = self.n
         if n == 0:
@@ -270,7 +271,7 @@ class _Stat:
                 return {"pupils": n, "mean": None, "sd": None}
             residual = max(self.s2 - 2 * ratio * self.xy + ratio * ratio * self.x2, 0.0)
             sd = math.sqrt(residual / (n - 1)) if n > 1 else 0.0
-            return {"pupils": n, "mean": ratio * indicator.scale, "sd": sd * indicator.scale, "ratio": True}
+            return {"pupils": n, "mean": ratio * indicator.scale, "sd": sd * indicator.scale}
         mean = self.s1 / n
         variance = max(self.s2 / n - mean * mean, 0.0) * n / (n - 1) if n > 1 else 0.0
         scale = 100.0 if indicator.kind == PERCENT else 1.0
@@ -283,56 +284,76 @@ class NationalAccumulator:
 
     def __init__(self, measures: MeasureSet):
         self.indicators = [i for i in measures.indicators if i.kind != COUNT]
-        self.stats: dict[str, _Stat] = {i.key: _Stat() for i in self.indicators}
-        self.groups: dict[str, dict[str, _Stat]] = {}
+        self.stats = [_Stat() for _ in self.indicators]
+        self.groups: dict[str, list[_Stat]] = {}
         self.school_values: dict[str, list[float]] = {i.key: [] for i in self.indicators}
         self.subjects: dict[str, dict[str, Any]] = {}
         self.schools = 0
         self.pupils = 0
 
-    def _add_pupil(self, stats: dict[str, _Stat], values: Mapping[str, Any]) -> None:
+    def _vector(self, values: Mapping[str, Any]) -> list[tuple[float, float] | None]:
+        """(y, x) per indicator for one pupil; None where the pupil does not count (no entries)."""
+        out: list[tuple[float, float] | None] = []
         for i in self.indicators:
             if i.kind == MEAN:
-                stats[i.key].add(float(pupil_value(values, i.pupil_key) or 0))
+                out.append((float(pupil_value(values, i.pupil_key) or 0), 1.0))
             elif i.kind == PERCENT:
-                stats[i.key].add(1.0 if pupil_value(values, i.pupil_key) else 0.0)
-            elif i.kind == RATIO:
+                out.append((1.0 if pupil_value(values, i.pupil_key) else 0.0, 1.0))
+            else:
                 x = float(pupil_value(values, i.denominator) or 0)
-                if x:
-                    stats[i.key].add(float(pupil_value(values, i.pupil_key) or 0), x)
+                out.append((float(pupil_value(values, i.pupil_key) or 0), x) if x else None)
+        return out
+
+    @staticmethod
+    def _add(stats: list[_Stat], vector: list[tuple[float, float] | None]) -> None:
+        for stat, pair in zip(stats, vector):
+            if pair is None:
+                continue
+            y, x = pair
+            stat.n += 1
+            stat.s1 += y
+            stat.s2 += y * y
+            stat.x1 += x
+            stat.x2 += x * x
+            stat.xy += x * y
 
     def add(self, result: Mapping[str, Any], scores: Sequence[PupilScore]) -> None:
         self.schools += 1
         self.pupils += len(scores)
         available = groups_available(scores)
         for s in scores:
-            self._add_pupil(self.stats, s.values)
+            vector = self._vector(s.values)
+            self._add(self.stats, vector)
             for group in available:
                 value = group_of(s.pupil, group)
                 if value is not None:
-                    stats = self.groups.setdefault(f"{group}:{value}", {i.key: _Stat() for i in self.indicators})
-                    self._add_pupil(stats, s.values)
+                    name = f"{group}:{value}"
+                    stats = self.groups.get(name)
+                    if stats is None:
+                        stats = self.groups[name] = [_Stat() for _ in self.indicators]
+                    self._add(stats, vector)
         for i in self.indicators:
             value = result["measures"].get(i.key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.school_values[i.key].append(float(value))
         for row in result.get("subjects") or ():
             counts = row.get("grade_counts")
-            if not isinstance(counts, Mapping):
+            if not isinstance(counts, dict):
                 continue
-            held = self.subjects.setdefault(row["subject"], {"entries": 0, "schools": 0, "grade_counts": {}})
+            held = self.subjects.get(row["subject"])
+            if held is None:
+                held = self.subjects[row["subject"]] = {"entries": 0, "schools": 0, "grade_counts": {}}
             held["schools"] += 1
             for grade, n in counts.items():
                 held["grade_counts"][grade] = held["grade_counts"].get(grade, 0) + n
                 held["entries"] += n
 
     def finish(self) -> dict[str, Any]:
-        by_key = {i.key: i for i in self.indicators}
         return canonical({
             "schools": self.schools, "pupils": self.pupils,
-            "indicators": {k: {**self.stats[k].to_dict(by_key[k]), "school_values": sorted(self.school_values[k])}
-                           for k in by_key},
-            "groups": {g: {k: stat.to_dict(by_key[k]) for k, stat in stats.items()}
+            "indicators": {i.key: {**stat.to_dict(i), "school_values": sorted(self.school_values[i.key])}
+                           for i, stat in zip(self.indicators, self.stats)},
+            "groups": {g: {i.key: stat.to_dict(i) for i, stat in zip(self.indicators, stats)}
                        for g, stats in sorted(self.groups.items())},
             "subjects": {name: held for name, held in sorted(self.subjects.items())},
         })

@@ -14,23 +14,23 @@ import io
 from typing import Any, Mapping, Sequence
 
 from reportlab import rl_config
-from reportlab.graphics.charts.barcharts import HorizontalBarChart
-from reportlab.graphics.charts.legends import Legend
-from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import (CondPageBreak, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table,
-                                TableStyle)
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase import pdfmetrics
+from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
 rl_config.invariant = 1  # no creation date or random id: the same report gives the same bytes
+rl_config.shapeChecking = 0  # attribute checks cost a third of the time; our drawing is fixed
 
 GREEN = colors.Color(0.80, 0.93, 0.80)
 RED = colors.Color(0.98, 0.82, 0.82)
 GRID = colors.Color(0.55, 0.55, 0.55)
 HEAD = colors.Color(0.90, 0.90, 0.90)
+DARK = colors.Color(0.3, 0.3, 0.3)
 SCHOOL_FILL = colors.black
 OTHER_FILL = colors.white
 KS4_GRADES = ("9", "8", "7", "6", "5", "4", "3", "2", "1", "U")
@@ -44,7 +44,7 @@ H2 = ParagraphStyle("frs-h2", parent=_styles["Heading2"], fontSize=12.5, leading
                     spaceAfter=1.5 * mm)
 BODY = ParagraphStyle("frs-body", parent=_styles["BodyText"], fontSize=8.8, leading=11)
 SMALL = ParagraphStyle("frs-small", parent=BODY, fontSize=7.5, leading=9.2, textColor=colors.Color(0.2, 0.2, 0.2))
-CELL = ParagraphStyle("frs-cell", parent=BODY, fontSize=8, leading=9.5)
+
 
 
 def _esc(text: Any) -> str:
@@ -70,61 +70,203 @@ def _sig_words(sig: str | None) -> str:
     return {"above": "Sig. above", "below": "Sig. below"}.get(sig or "", "Not sig.")
 
 
-def _table(data: list[list[Any]], widths: Sequence[float], extra: Sequence[tuple] = (), header_rows: int = 1) -> Table:
-    table = Table(data, colWidths=widths, repeatRows=header_rows, hAlign="LEFT")
-    style = [("FONT", (0, 0), (-1, -1), "Helvetica", 8), ("FONT", (0, 0), (-1, header_rows - 1), "Helvetica-Bold", 8),
-             ("BACKGROUND", (0, 0), (-1, header_rows - 1), HEAD), ("GRID", (0, 0), (-1, -1), 0.4, GRID),
-             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
-             ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]
-    table.setStyle(TableStyle(style + list(extra)))
-    return table
+def _sig_fill(colour: str | None):
+    return {"green": GREEN, "red": RED}.get(colour or "")
 
 
-def bar_chart(labels: Sequence[str], school: Sequence[float | None], others: Sequence[float | None], *,
-              title: str, value_max: float | None = None, decimals: int = 1, other_label: str = "All schools",
-              width: float = 170 * mm) -> Drawing:
-    """Horizontal pairs of bars: the school (solid black) above all schools (white, outlined)."""
-    rows = len(labels)
-    bar_space = 11.5
-    height = rows * 2 * bar_space + 42
-    drawing = Drawing(width, height)
-    chart = HorizontalBarChart()
-    chart.x, chart.y = 95, 18
-    chart.width, chart.height = width - 150, height - 42
-    # reportlab draws the first category at the bottom: reverse so the list reads top-down
-    chart.data = [[v or 0 for v in reversed(others)], [v or 0 for v in reversed(school)]]
-    chart.categoryAxis.categoryNames = [lab[:26] for lab in reversed(labels)]
-    chart.categoryAxis.labels.fontSize = 7.5
-    chart.categoryAxis.labels.fontName = "Helvetica"
-    chart.categoryAxis.labels.dx = -3
-    chart.categoryAxis.labels.textAnchor = "end"
-    chart.valueAxis.valueMin = 0
-    top = value_max or max([v or 0 for v in list(school) + list(others)] + [1]) * 1.15
-    chart.valueAxis.valueMax = top
-    chart.valueAxis.labels.fontSize = 7
-    chart.valueAxis.visibleGrid = True
-    chart.valueAxis.gridStrokeColor = colors.Color(0.85, 0.85, 0.85)
-    chart.bars[0].fillColor, chart.bars[0].strokeColor = OTHER_FILL, colors.black
-    chart.bars[1].fillColor, chart.bars[1].strokeColor = SCHOOL_FILL, colors.black
-    chart.bars.strokeWidth = 0.6
-    chart.barSpacing = 1
-    chart.groupSpacing = 5
-    chart.barLabelFormat = f"%.{decimals}f"
-    chart.barLabels.fontSize = 6.5
-    chart.barLabels.boxAnchor = "w"
-    chart.barLabels.dx = 2
-    drawing.add(chart)
-    legend = Legend()
-    legend.x, legend.y = width - 52, height - 6
-    legend.fontSize = 7
-    legend.boxAnchor = "nw"
-    legend.columnMaximum = 2
-    legend.colorNamePairs = [(SCHOOL_FILL, "This school"), (OTHER_FILL, other_label)]
-    legend.strokeColor = colors.black
-    legend.strokeWidth = 0.6
-    drawing.add(legend)
-    drawing.add(String(0, height - 10, title, fontName="Helvetica-Bold", fontSize=8.5))
-    return drawing
+# --------------------------------------------------------------------------- drawing
+
+
+class Cell:
+    """A table cell: text with its look. Plain strings become right-aligned normal cells."""
+
+    __slots__ = ("text", "bold", "italic", "fill", "align", "span", "grey")
+
+    def __init__(self, text: Any, *, bold: bool = False, italic: bool = False, fill=None, align: str | None = None,
+                 span: int = 1, grey: bool = False):
+        self.text, self.bold, self.italic, self.fill = "" if text is None else str(text), bold, italic, fill
+        self.align, self.span, self.grey = align, span, grey
+
+
+class Grid(Flowable):
+    """A ruled table drawn straight onto the canvas: platypus tables are several times slower, and
+    every school of a national collection gets its PDF. The first column and the header wrap."""
+
+    def __init__(self, rows: Sequence[Sequence[Any]], widths: Sequence[float], *, header_rows: int = 1,
+                 font_size: float = 8.0):
+        super().__init__()
+        self.rows = [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in rows]
+        self.widths = list(widths)
+        self.header_rows = header_rows
+        self.font_size = font_size
+        self.leading = font_size * 1.2
+        self.pad = 2.2
+        self.lines = [[self._lines(cell, self._width(row, col), i < header_rows) if (col == 0 or i < header_rows)
+                       else [cell.text] for col, cell in enumerate(row)] for i, row in enumerate(self.rows)]
+        self.heights = [max(len(ls) for ls in row_lines) * self.leading + 2 * self.pad for row_lines in self.lines]
+
+    def _width(self, row: Sequence[Cell], col: int) -> float:
+        return sum(self.widths[col:col + row[col].span]) - 2 * self.pad
+
+    def _font(self, cell: Cell, header: bool) -> str:
+        if header or cell.bold:
+            return "Helvetica-BoldOblique" if cell.italic else "Helvetica-Bold"
+        return "Helvetica-Oblique" if cell.italic else "Helvetica"
+
+    def _lines(self, cell: Cell, width: float, header: bool) -> list[str]:
+        font = self._font(cell, header)
+        if pdfmetrics.stringWidth(cell.text, font, self.font_size) <= width:
+            return [cell.text]
+        return simpleSplit(cell.text, font, self.font_size, width) or [""]
+
+    def wrap(self, available_width, available_height):
+        self.width = sum(self.widths)
+        self.height = sum(self.heights)
+        return self.width, self.height
+
+    def split(self, available_width, available_height):
+        used, cut = sum(self.heights[:self.header_rows]), self.header_rows
+        while cut < len(self.rows) and used + self.heights[cut] <= available_height:
+            used += self.heights[cut]
+            cut += 1
+        if cut <= self.header_rows or cut >= len(self.rows):
+            return []
+        # keep a subject's "all schools" line with its subject
+        while cut > self.header_rows + 1 and self.rows[cut][0].italic:
+            cut -= 1
+        head = self.rows[:self.header_rows]
+        return [Grid(self.rows[:cut], self.widths, header_rows=self.header_rows, font_size=self.font_size),
+                Grid(head + self.rows[cut:], self.widths, header_rows=self.header_rows, font_size=self.font_size)]
+
+    def draw(self):
+        c = self.canv
+        y = self.height
+        size = self.font_size
+        width_of = pdfmetrics.stringWidth
+        text = c.beginText()
+        current = (None, None)
+        c.setLineWidth(0.4)
+        c.setStrokeColor(GRID)
+        for index, (row, height) in enumerate(zip(self.rows, self.heights)):
+            header = index < self.header_rows
+            top, y = y, y - height
+            if header:
+                c.setFillColor(HEAD)
+                c.rect(0, y, self.width, height, stroke=0, fill=1)
+            x, col = 0.0, 0
+            while col < len(row):
+                cell = row[col]
+                span = max(1, min(cell.span, len(self.widths) - col))
+                width = sum(self.widths[col:col + span])
+                if cell.fill is not None:
+                    c.setFillColor(cell.fill)
+                    c.rect(x, y, width, height, stroke=0, fill=1)
+                lines = self.lines[index][col]
+                if lines and lines[0]:
+                    font = self._font(cell, header)
+                    look = (font, cell.grey)
+                    if look != current:  # one text object for the grid: font changes only when needed
+                        text.setFont(font, size)
+                        text.setFillColor(DARK if cell.grey else colors.black)
+                        current = look
+                    align = cell.align or ("left" if col == 0 else "center" if span > 1 else "right")
+                    text_y = top - self.pad - size * 0.92
+                    for line in lines:
+                        if align == "left":
+                            left = x + self.pad
+                        elif align == "center":
+                            left = x + (width - width_of(line, font, size)) / 2
+                        else:
+                            left = x + width - self.pad - width_of(line, font, size)
+                        text.setTextOrigin(left, text_y)
+                        text.textOut(line)
+                        text_y -= self.leading
+                if col > 0:
+                    c.line(x, y, x, top)
+                x += width
+                col += span
+            c.line(0, y, self.width, y)
+        c.line(0, self.height, self.width, self.height)
+        c.line(0, 0, 0, self.height)
+        c.line(self.width, 0, self.width, self.height)
+        c.drawText(text)
+
+
+class Bars(Flowable):
+    """Horizontal pairs of bars: the school (solid black) above the comparison (white, outlined),
+    each with its value printed, so the chart reads the same in black and white."""
+
+    def __init__(self, labels: Sequence[str], school: Sequence[float | None], others: Sequence[float | None], *,
+                 title: str, value_max: float | None = None, decimals: int = 1, other_label: str = "All schools",
+                 width: float = 175 * mm, label_width: float = 38 * mm):
+        super().__init__()
+        self.labels, self.school, self.others = list(labels), list(school), list(others)
+        self.title, self.decimals, self.other_label = title, decimals, other_label
+        self.value_max = value_max or max([v or 0 for v in self.school + self.others] + [1]) * 1.12
+        self.chart_width, self.label_width = width, label_width
+        self.bar = 7.0
+        self.group = 2 * self.bar + 4.0
+
+    def wrap(self, available_width, available_height):
+        self.width = self.chart_width
+        self.height = 22 + len(self.labels) * self.group + 12
+        return self.width, self.height
+
+    def draw(self):
+        c = self.canv
+        top = self.height
+        c.setFont("Helvetica-Bold", 8.5)
+        c.setFillColor(colors.black)
+        c.drawString(0, top - 9, self.title)
+        legend_x = self.width - 160
+        c.setLineWidth(0.6)
+        c.setStrokeColor(colors.black)
+        c.setFont("Helvetica", 7.5)
+        for offset, (fill, label) in enumerate(((SCHOOL_FILL, "This school"), (OTHER_FILL, self.other_label))):
+            c.setFillColor(fill)
+            c.rect(legend_x + offset * 78, top - 10, 9, 6, stroke=1, fill=1)
+            c.setFillColor(colors.black)
+            c.drawString(legend_x + offset * 78 + 12, top - 9.5, label)
+        x0 = self.label_width
+        plot = self.width - x0 - 28
+        y_top = top - 18
+        y_bottom = y_top - len(self.labels) * self.group
+        scale = plot / self.value_max
+        step = _step(self.value_max)
+        c.setLineWidth(0.4)
+        c.setFont("Helvetica", 6.5)
+        tick = 0.0
+        while tick <= self.value_max + 1e-9:
+            x = x0 + tick * scale
+            c.setStrokeColor(colors.Color(0.85, 0.85, 0.85))
+            c.line(x, y_bottom, x, y_top)
+            c.setFillColor(colors.black)
+            c.drawCentredString(x, y_bottom - 8, f"{tick:g}")
+            tick += step
+        c.setStrokeColor(colors.black)
+        c.line(x0, y_bottom, x0, y_top)
+        y = y_top - 2
+        for label, mine, other in zip(self.labels, self.school, self.others):
+            c.setFillColor(colors.black)
+            c.setFont("Helvetica", 7.5)
+            c.drawRightString(x0 - 3, y - self.bar - 2.5, label[:32])
+            for value, fill in ((mine, SCHOOL_FILL), (other, OTHER_FILL)):
+                y -= self.bar
+                if value is not None:
+                    c.setFillColor(fill)
+                    c.setLineWidth(0.6)
+                    c.rect(x0, y, max(value * scale, 0.5), self.bar, stroke=1, fill=1)
+                    c.setFillColor(colors.black)
+                    c.setFont("Helvetica", 6.3)
+                    c.drawString(x0 + max(value * scale, 0.5) + 2, y + 1.6, f"{value:.{self.decimals}f}")
+            y -= self.group - 2 * self.bar
+
+
+def _step(top: float) -> float:
+    for step in (0.5, 1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000):
+        if top / step <= 6:
+            return float(step)
+    return top / 5
 
 
 # --------------------------------------------------------------------------- sections
@@ -137,11 +279,10 @@ def _intro(report: Mapping[str, Any]) -> list[Any]:
     out = [Paragraph(f"{_esc(stage)} results {rnd['year']}: early summary", TITLE),
            Paragraph(f"<b>{_esc(school.get('name') or '')}</b> (DfE {_esc(school['dfe'])}) &nbsp;·&nbsp; round "
                      f"{_esc(rnd['id'])} &nbsp;·&nbsp; collection {_esc(report.get('collection_id'))}", BODY)]
-    n_schools = comparisons.get("all_schools_count")
-    notes = [f"“All schools” are the {fmt(n_schools, 0)} schools of this collection "
+    notes = [f"“All schools” are the {fmt(comparisons.get('all_schools_count'), 0)} schools of this collection "
              f"({fmt(comparisons.get('all_schools_pupils'), 0)} pupils). ",
              "“Sig. above” / “Sig. below”: the school's 95% confidence interval lies wholly above / below the "
-             "all-schools figure (shaded green / red); otherwise not significantly different. "]
+             "all-schools figure (also shaded green / red); otherwise not significantly different. "]
     if rnd["key_stage"] == 4 and rnd["year"] in (2020, 2021):
         notes.append(f"{rnd['year']} grades were teacher assessed (exams cancelled). ")
     out.append(Paragraph("".join(notes), SMALL))
@@ -153,9 +294,9 @@ def _intro(report: Mapping[str, Any]) -> list[Any]:
 def _headlines(report: Mapping[str, Any]) -> list[Any]:
     comparisons = report.get("comparisons") or {}
     all_schools, national = comparisons.get("all_schools") or {}, comparisons.get("national") or {}
-    rows = [["Measure", "School", "All schools", "Percentile", "95% CI", "vs all schools", "National"]]
-    shading = []
-    sources = {}
+    rows: list[list[Any]] = [["Measure", "School", "All schools", "Percentile", "95% CI", "vs all schools",
+                              "National"]]
+    sources: dict[str, int] = {}
     for row in report.get("indicators", ()):
         if not row.get("headline"):
             continue
@@ -163,108 +304,56 @@ def _headlines(report: Mapping[str, Any]) -> list[Any]:
         value = report["measures"].get(key)
         cmp_ = all_schools.get(key) or {}
         pub = national.get(key)
-        ci = (f"{fmt(cmp_.get('ci_low'), decimals)} to {fmt(cmp_.get('ci_high'), decimals)}"
-              if cmp_.get("ci_low") is not None else "–")
         if pub:
             sources.setdefault(pub["source"], len(sources) + 1)
-        rows.append([Paragraph(_esc(row["title"]), CELL), fmt(value, decimals if row["kind"] != "count" else 0, pct),
-                     fmt(cmp_.get("mean"), decimals, pct), fmt(cmp_.get("percentile_rank"), 0),
-                     ci if row["kind"] != "count" else "–",
-                     _sig_words(cmp_.get("significance")) if row["kind"] != "count" else "–",
+        count = row["kind"] == "count"
+        ci = (f"{fmt(cmp_.get('ci_low'), decimals)} to {fmt(cmp_.get('ci_high'), decimals)}"
+              if cmp_.get("ci_low") is not None else "–")
+        colour = cmp_.get("colour")
+        rows.append([row["title"], fmt(value, 0 if count else decimals, pct), fmt(cmp_.get("mean"), decimals, pct),
+                     fmt(cmp_.get("percentile_rank"), 0), "–" if count else ci,
+                     Cell("–" if count else _sig_words(cmp_.get("significance")), fill=_sig_fill(colour),
+                          bold=bool(colour)),
                      (fmt(pub["value"], decimals, pub["unit"] == "percent") + f" [{sources[pub['source']]}]")
                      if pub else "–"])
-        colour = cmp_.get("colour")
-        if colour:
-            shading.append(("BACKGROUND", (5, len(rows) - 1), (5, len(rows) - 1), GREEN if colour == "green" else RED))
-            shading.append(("FONT", (5, len(rows) - 1), (5, len(rows) - 1), "Helvetica-Bold", 8))
     out: list[Any] = [Paragraph("Headlines", H2),
-                      _table(rows, [52 * mm, 17 * mm, 19 * mm, 16 * mm, 25 * mm, 21 * mm, 22 * mm], shading)]
+                      Grid(rows, [56 * mm, 17 * mm, 19 * mm, 16 * mm, 25 * mm, 21 * mm, 24 * mm])]
     p8 = report.get("progress8")
     if isinstance(p8, Mapping):
         if p8.get("calculated"):
             text = (f"Progress 8 (estimate): {fmt(p8.get('value'), 2)} over {p8.get('pupils')} pupils with KS2 data; "
                     f"{p8.get('pupils_without_ks2')} without. Estimates: {_esc(p8.get('source', ''))}.")
         else:
-            text = f"Progress 8: not calculated. {_esc(p8.get('reason', ''))}"
-        out.append(Spacer(1, 1.5 * mm))
-        out.append(Paragraph(text, BODY))
+            text = f"<b>Progress 8:</b> not calculated. {_esc(p8.get('reason', ''))}"
+        out += [Spacer(1, 1.5 * mm), Paragraph(text, BODY)]
     for source, number in sources.items():
         out.append(Paragraph(f"[{number}] National: {_esc(source)}", SMALL))
     return out
 
 
+ELEMENTS = (("attainment8_english", "English"), ("attainment8_maths", "Maths"), ("attainment8_ebacc", "EBacc"),
+            ("attainment8_open", "Open"), ("attainment8_open_gcse", "Open: GCSEs"),
+            ("attainment8_open_nongcse", "Open: other qualifications"))
+
+
 def _elements(report: Mapping[str, Any]) -> list[Any]:
     all_schools = (report.get("comparisons") or {}).get("all_schools") or {}
-    keys = [("attainment8_english", "English"), ("attainment8_maths", "Maths"), ("attainment8_ebacc", "EBacc"),
-            ("attainment8_open", "Open"), ("attainment8_open_gcse", "Open: GCSE"),
-            ("attainment8_open_nongcse", "Open: other quals")]
-    present = [(k, t) for k, t in keys if k in report["measures"]]
+    present = [(k, t) for k, t in ELEMENTS if k in report["measures"]]
     if not present:
         return []
-    chart = bar_chart([t for _, t in present], [report["measures"].get(k) for k, _ in present],
-                      [(all_schools.get(k) or {}).get("mean") for k, _ in present],
-                      title="Attainment 8 by element (mean points per pupil)", decimals=2)
-    rows = [["Element", "School", "All schools", "vs all schools"]]
-    shading = []
-    for key, title in present + [("ebacc_slots_filled", "EBacc slots filled"), ("open_slots_filled", "Open slots filled")]:
+    chart = Bars([t for _, t in present], [report["measures"].get(k) for k, _ in present],
+                 [(all_schools.get(k) or {}).get("mean") for k, _ in present],
+                 title="Attainment 8 by element (mean points per pupil; English and maths double-weighted)",
+                 decimals=2)
+    rows: list[list[Any]] = [["Element", "School", "All schools", "vs all schools"]]
+    for key, title in present + [("ebacc_slots_filled", "EBacc slots filled (of 3)"),
+                                 ("open_slots_filled", "Open slots filled (of 3)")]:
         cmp_ = all_schools.get(key) or {}
         rows.append([title, fmt(report["measures"].get(key), 2), fmt(cmp_.get("mean"), 2),
-                     _sig_words(cmp_.get("significance"))])
-        if cmp_.get("colour"):
-            shading.append(("BACKGROUND", (3, len(rows) - 1), (3, len(rows) - 1),
-                            GREEN if cmp_["colour"] == "green" else RED))
-    return [KeepTogether([Paragraph("Attainment 8 elements", H2), chart,
-                          _table(rows, [45 * mm, 22 * mm, 22 * mm, 24 * mm], shading)])]
-
-
-def _ks4_subjects(report: Mapping[str, Any]) -> list[Any]:
-    subjects = report.get("subjects") or []
-    if not subjects:
-        return []
-    cmp_subjects = (report.get("comparisons") or {}).get("subjects") or {}
-    out: list[Any] = [CondPageBreak(60 * mm), Paragraph("Subjects", H2),
-                      Paragraph("Entries, average points and the percentage of results at each grade (GCSE "
-                                "Combined Science per award). Second line of each subject: all schools of the "
-                                "collection. Residual: mean points in the subject minus the same pupils' mean "
-                                "over all their subjects.", SMALL)]
-    header = ["Subject", "Entries", "Avg pts", "Resid."] + [f"{g}" for g in KS4_GRADES] + ["9-4 %", "Nat. 4+"]
-    rows = [header]
-    extra = []
-    for row in subjects:
-        counts = row.get("grade_counts") or {}
-        awards = _awards(counts)
-        school_pct = [_grade_percent(counts, g, awards) for g in KS4_GRADES] if row.get("gcse") else [None] * 10
-        cmp_ = cmp_subjects.get(row["subject"]) or {}
-        national_4 = ((cmp_.get("national") or {}).get("grade_4_or_above") or {}).get("value")
-        rows.append([Paragraph(_esc(row["subject"]), CELL), fmt(row["entries"], 0), fmt(row["average_points"], 2),
-                     fmt(row.get("residual"), 2)] + [fmt(v, 0) if v is not None else "" for v in school_pct]
-                    + [fmt(row.get("grade_4_or_above"), 1), fmt(national_4, 1) if national_4 is not None else ""])
-        other = (cmp_.get("all_schools") or {})
-        if other and row.get("gcse"):
-            other_counts = {g: p for g, p in (other.get("grade_percent") or {}).items()}
-            other_awards = _awards(other_counts)
-            pct = [_grade_percent(other_counts, g, other_awards) for g in KS4_GRADES]
-            at4 = sum(v for g, v in zip(KS4_GRADES, pct) if g in ("9", "8", "7", "6", "5", "4") and v is not None)
-            rows.append([Paragraph("<i>all schools</i>", CELL), fmt(other.get("entries"), 0), "", ""]
-                        + [fmt(v, 0) if v is not None else "" for v in pct] + [fmt(at4, 1), ""])
-            extra.append(("TEXTCOLOR", (0, len(rows) - 1), (-1, len(rows) - 1), colors.Color(0.25, 0.25, 0.25)))
-            extra.append(("FONT", (1, len(rows) - 1), (-1, len(rows) - 1), "Helvetica-Oblique", 7.5))
-            extra.append(("LINEABOVE", (0, len(rows) - 1), (-1, len(rows) - 1), 0.2, colors.Color(0.8, 0.8, 0.8)))
-    widths = [38 * mm, 12 * mm, 12 * mm, 11 * mm] + [8.2 * mm] * 10 + [12 * mm, 12 * mm]
-    out.append(_table(rows, widths, extra))
-    gcse = [r for r in subjects if r.get("gcse") and r.get("grade_4_or_above") is not None]
-    gcse = sorted(gcse, key=lambda r: (-r["entries"], r["subject"]))[:14]
-    if gcse:
-        others = []
-        for r in gcse:
-            other = (cmp_subjects.get(r["subject"]) or {}).get("all_schools") or {}
-            pct = [_grade_percent(other.get("grade_percent") or {}, g, _awards(other.get("grade_percent") or {}))
-                   for g in ("9", "8", "7", "6", "5", "4")]
-            others.append(sum(v for v in pct if v is not None) if other else None)
-        out.append(Spacer(1, 3 * mm))
-        out.append(bar_chart([r["subject"] for r in gcse], [r["grade_4_or_above"] for r in gcse], others,
-                             title="Grade 4 or above (% of results), largest GCSE entries", value_max=100))
-    return out
+                     Cell(_sig_words(cmp_.get("significance")), fill=_sig_fill(cmp_.get("colour")),
+                          bold=bool(cmp_.get("colour")))])
+    return [KeepTogether([Paragraph("Attainment 8 elements", H2), chart, Spacer(1, 2 * mm),
+                          Grid(rows, [56 * mm, 22 * mm, 22 * mm, 24 * mm])])]
 
 
 def _awards(counts: Mapping[str, float]) -> float:
@@ -284,6 +373,56 @@ def _grade_percent(counts: Mapping[str, float], grade: str, awards: float) -> fl
     return 100.0 * total / awards
 
 
+def _ks4_subjects(report: Mapping[str, Any]) -> list[Any]:
+    subjects = report.get("subjects") or []
+    if not subjects:
+        return []
+    cmp_subjects = (report.get("comparisons") or {}).get("subjects") or {}
+    out: list[Any] = [CondPageBreak(60 * mm), Paragraph("Subjects", H2),
+                      Paragraph("Entries, average points, residual and the percentage of results at each grade "
+                                "(Combined Science per award). The italic line under each GCSE is all schools of "
+                                "the collection. Residual: mean points in the subject minus the same pupils' mean "
+                                "over all their subjects. Nat. 4+: JCQ England, where published.", SMALL),
+                      Spacer(1, 1.5 * mm)]
+    rows: list[list[Any]] = [["Subject", "Entries", "Avg pts", "Resid."] + list(KS4_GRADES) + ["4+ %", "Nat. 4+"]]
+    for row in subjects:
+        counts = row.get("grade_counts") or {}
+        cmp_ = cmp_subjects.get(row["subject"]) or {}
+        national_4 = ((cmp_.get("national") or {}).get("grade_4_or_above") or {}).get("value")
+        if row.get("gcse"):
+            awards = _awards(counts)
+            grades = [fmt(_grade_percent(counts, g, awards), 0) for g in KS4_GRADES]
+        else:
+            shown = "  ".join(f"{g}: {n}" for g, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+            grades = [Cell(shown, span=10, align="center", grey=True)] + [""] * 9
+        rows.append([row["subject"], fmt(row["entries"], 0), fmt(row["average_points"], 2),
+                     fmt(row.get("residual"), 2)] + grades
+                    + [fmt(row.get("grade_4_or_above"), 1) if row.get("gcse") else "",
+                       fmt(national_4, 1) if national_4 is not None else ""])
+        other = cmp_.get("all_schools") or {}
+        if other and row.get("gcse"):
+            percent = other.get("grade_percent") or {}
+            pct = [_grade_percent(percent, g, _awards(percent)) for g in KS4_GRADES]
+            at4 = sum(v for g, v in zip(KS4_GRADES, pct) if g in "987654" and g != "U" and v is not None)
+            rows.append([Cell("  all schools", italic=True, grey=True),
+                         Cell(fmt(other.get("entries"), 0), italic=True, grey=True), "", ""]
+                        + [Cell(fmt(v, 0), italic=True, grey=True) for v in pct]
+                        + [Cell(fmt(at4, 1), italic=True, grey=True), ""])
+    out.append(Grid(rows, [42 * mm, 12 * mm, 12 * mm, 11 * mm] + [7.6 * mm] * 10 + [11 * mm, 12 * mm]))
+    gcse = sorted((r for r in subjects if r.get("gcse") and r.get("grade_4_or_above") is not None),
+                  key=lambda r: (-r["entries"], r["subject"]))[:14]
+    if gcse:
+        others = []
+        for r in gcse:
+            percent = ((cmp_subjects.get(r["subject"]) or {}).get("all_schools") or {}).get("grade_percent") or {}
+            pct = [_grade_percent(percent, g, _awards(percent)) for g in "987654"]
+            others.append(sum(v for v in pct if v is not None) if percent else None)
+        out += [Spacer(1, 4 * mm), KeepTogether([Bars([r["subject"] for r in gcse], [r["grade_4_or_above"] for r in gcse],
+                                                      others, value_max=100,
+                                                      title="Grade 4 or above (% of results), largest GCSE entries")])]
+    return out
+
+
 def _ks5_subjects(report: Mapping[str, Any]) -> list[Any]:
     subjects = report.get("subjects") or []
     if not subjects:
@@ -291,13 +430,13 @@ def _ks5_subjects(report: Mapping[str, Any]) -> list[Any]:
     cmp_subjects = (report.get("comparisons") or {}).get("subjects") or {}
     out: list[Any] = [CondPageBreak(60 * mm), Paragraph("Subjects", H2),
                       Paragraph("Cumulative percentage of entries at each grade or above (U counted in the total). "
-                                "Second line: all schools of the collection; third line, where held: published "
-                                "national figures (JCQ, England).", SMALL)]
-    rows = [["Subject", "Entries", "APS", "Grade"] + ["A*" if g == "*" else f"A*-{g}" for g in KS5_GRADES]]
-    extra = []
+                                "Italic lines: all schools of the collection, then the published national figures "
+                                "(JCQ, England) where held.", SMALL), Spacer(1, 1.5 * mm)]
+    rows: list[list[Any]] = [["Subject", "Entries", "APS", "Grade"] + ["A*" if g == "*" else f"A*-{g}"
+                                                                       for g in KS5_GRADES]]
     for row in subjects:
-        rows.append([Paragraph(_esc(row["subject"]), CELL), fmt(row["entries"], 0), fmt(row["aps_per_entry"], 2),
-                     row.get("aps_grade") or ""] + [fmt(row["cumulative"].get(g), 1) for g in KS5_GRADES])
+        rows.append([row["subject"], fmt(row["entries"], 0), fmt(row["aps_per_entry"], 2), row.get("aps_grade") or ""]
+                    + [fmt(row["cumulative"].get(g), 1) for g in KS5_GRADES])
         cmp_ = cmp_subjects.get(row["subject"]) or {}
         other = cmp_.get("all_schools") or {}
         if other:
@@ -307,23 +446,24 @@ def _ks5_subjects(report: Mapping[str, Any]) -> list[Any]:
                 running += pct.get(g, 0.0)
                 cumulative.append(running)
             aps = sum(pct.get(g, 0.0) * p for g, p in zip(KS5_GRADES, (60, 50, 40, 30, 20, 10))) / 100
-            rows.append([Paragraph("<i>all schools</i>", CELL), fmt(other.get("entries"), 0), fmt(aps, 2), ""]
-                        + [fmt(v, 1) for v in cumulative])
-            extra.append(("FONT", (1, len(rows) - 1), (-1, len(rows) - 1), "Helvetica-Oblique", 7.5))
+            rows.append([Cell("  all schools", italic=True, grey=True),
+                         Cell(fmt(other.get("entries"), 0), italic=True, grey=True),
+                         Cell(fmt(aps, 2), italic=True, grey=True), ""]
+                        + [Cell(fmt(v, 1), italic=True, grey=True) for v in cumulative])
         nat = cmp_.get("national") or {}
         if nat:
-            rows.append([Paragraph("<i>national (JCQ)</i>", CELL), "", "", ""]
-                        + [fmt((nat.get(f"cumulative_{g}") or {}).get("value"), 1) for g in KS5_GRADES])
-            extra.append(("FONT", (1, len(rows) - 1), (-1, len(rows) - 1), "Helvetica-Oblique", 7.5))
-    out.append(_table(rows, [46 * mm, 13 * mm, 13 * mm, 12 * mm] + [15 * mm] * 6, extra))
+            rows.append([Cell("  national (JCQ)", italic=True, grey=True), "", "", ""]
+                        + [Cell(fmt((nat.get(f"cumulative_{g}") or {}).get("value"), 1), italic=True, grey=True)
+                           for g in KS5_GRADES])
+    out.append(Grid(rows, [50 * mm, 14 * mm, 14 * mm, 12 * mm] + [14.5 * mm] * 6))
     ranked = sorted(subjects, key=lambda r: (-r["entries"], r["subject"]))[:14]
     others = []
     for r in ranked:
         pct = ((cmp_subjects.get(r["subject"]) or {}).get("all_schools") or {}).get("grade_percent") or {}
         others.append(sum(pct.get(g, 0.0) for g in ("*", "A", "B")) if pct else None)
-    out.append(Spacer(1, 3 * mm))
-    out.append(bar_chart([r["subject"] for r in ranked], [r["cumulative"].get("B") for r in ranked], others,
-                         title="A*-B (% of entries), largest subjects", value_max=100))
+    out += [Spacer(1, 4 * mm), KeepTogether([Bars([r["subject"] for r in ranked],
+                                                  [r["cumulative"].get("B") for r in ranked], others, value_max=100,
+                                                  title="A*-B (% of entries), largest subjects")])]
     return out
 
 
@@ -333,34 +473,31 @@ def _groups(report: Mapping[str, Any]) -> list[Any]:
         return []
     headline = [row for row in report.get("indicators", ()) if row.get("headline") and row["kind"] != "count"][:5]
     cmp_groups = (report.get("comparisons") or {}).get("groups") or {}
-    rows = [["Group", "Pupils"] + [Paragraph(f"<b>{_esc(r['title'])}</b>", CELL) for r in headline]]
-    shading = []
+    rows: list[list[Any]] = [["Group", "Pupils"] + [r["title"] for r in headline]]
     for g in groups:
         if g.get("suppressed"):
-            rows.append([g["label"], fmt(g["pupils"], 0)] + ["fewer than 6 pupils: not shown"] + [""] * (len(headline) - 1))
-            shading.append(("SPAN", (2, len(rows) - 1), (-1, len(rows) - 1)))
-            shading.append(("ALIGN", (2, len(rows) - 1), (-1, len(rows) - 1), "CENTER"))
+            rows.append([g["label"], fmt(g["pupils"], 0),
+                         Cell("fewer than 6 pupils: not shown", span=len(headline), align="center", grey=True)]
+                        + [""] * (len(headline) - 1))
             continue
-        cells = [g["label"], fmt(g["pupils"], 0)]
+        cells: list[Any] = [g["label"], fmt(g["pupils"], 0)]
         comparison = cmp_groups.get(f"{g['group']}:{g['value']}") or {}
-        for col, r in enumerate(headline, start=2):
+        for r in headline:
             value = (g.get("measures") or {}).get(r["key"])
             cmp_ = comparison.get(r["key"]) or {}
-            mark = {"above": " (+)", "below": " (-)"}.get(cmp_.get("significance"), "")
-            cells.append(fmt(value, r.get("decimals", 1), _is_percent(r)) + mark)
-            if cmp_.get("colour"):
-                shading.append(("BACKGROUND", (col, len(rows)), (col, len(rows)),
-                                GREEN if cmp_["colour"] == "green" else RED))
+            mark = {"above": " (+)", "below": " (-)"}.get(cmp_.get("significance") or "", "")
+            cells.append(Cell(fmt(value, r.get("decimals", 1), _is_percent(r)) + mark,
+                              fill=_sig_fill(cmp_.get("colour")), bold=bool(cmp_.get("colour"))))
         rows.append(cells)
-    width = (170 * mm - 60 * mm) / max(len(headline), 1)
-    return [CondPageBreak(50 * mm), Paragraph("Pupil groups", H2),
-            Paragraph("(+) / (-): significantly above / below all schools' pupils of the same group (95%). Groups "
-                      "of fewer than 6 pupils are not shown.", SMALL),
-            _table(rows, [42 * mm, 18 * mm] + [width] * len(headline), shading)]
+    width = (178 * mm - 58 * mm) / max(len(headline), 1)
+    return [CondPageBreak(45 * mm), Paragraph("Pupil groups", H2),
+            Paragraph("(+) / (-): significantly above / below all schools' pupils of the same group (95% confidence; "
+                      "also shaded green / red). Groups of fewer than 6 pupils are not shown.", SMALL),
+            Spacer(1, 1.5 * mm), Grid(rows, [40 * mm, 18 * mm] + [width] * len(headline))]
 
 
 def render(report: Mapping[str, Any]) -> bytes:
-    """The PDF bytes of a school's report."""
+    """The PDF bytes of a school's report (see :func:`frs.analysis.service.school_report`)."""
     buffer = io.BytesIO()
     school = report["school"]
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=14 * mm,
@@ -369,8 +506,8 @@ def render(report: Mapping[str, Any]) -> bytes:
     story = _intro(report) + _headlines(report)
     if report["round"]["key_stage"] == 4:
         story += _elements(report) + _ks4_subjects(report)
-    else:
-        story += _ks5_subjects(report) if report["round"]["key_stage"] == 5 else []
+    elif report["round"]["key_stage"] == 5:
+        story += _ks5_subjects(report)
     story += _groups(report)
 
     def footer(canvas, doc_):

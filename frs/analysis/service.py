@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -56,7 +57,8 @@ def _now() -> dt.datetime:
 # --------------------------------------------------------------------------- running
 
 
-def analyse(service, collection_id: int, *, progress: Progress | None = None, pdfs: bool = True) -> dict[str, Any]:
+def analyse(service, collection_id: int, *, progress: Progress | None = None, pdfs: bool = True,
+            workers: int = 1) -> dict[str, Any]:
     """Analyse a collection: every school's measures, stored, compared, with its PDF."""
     from ..services import collections  # written by the collection work; imported only when used
 
@@ -68,7 +70,7 @@ def analyse(service, collection_id: int, *, progress: Progress | None = None, pd
         except Exception:  # the count only feeds the progress bar
             total = None
     return analyse_cohorts(service, collections.iter_cohorts(service, collection_id), collection_id=collection_id,
-                           progress=progress, total=total, pdfs=pdfs)
+                           progress=progress, total=total, pdfs=pdfs, workers=workers)
 
 
 def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress: Progress | None = None,
@@ -107,10 +109,10 @@ def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress:
             scores = engine.score(cohort, measures)
             result = engine.result_from_scores(cohort, measures, scores)
             accumulator.add(result, scores)
-            text = engine.canonical_json(result)
+            text = engine.canonical_json(result).encode()
             batch.append(SchoolAnalysis(run_id=run_id, school_dfe=cohort.school_dfe, round_id=cohort.round_id,
-                                        collection_id=collection_id, rules_version=measures.version, result=text,
-                                        result_sha256=hashlib.sha256(text.encode()).hexdigest()))
+                                        collection_id=collection_id, rules_version=measures.version,
+                                        result=zlib.compress(text, 6), result_sha256=hashlib.sha256(text).hexdigest()))
             if len(batch) >= BATCH:
                 _write(service, batch)
                 batch = []
@@ -129,11 +131,9 @@ def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress:
             s.commit()
         if pdfs:
             published = _published(service, first.key_stage, first.year)
-            for row_id, dfe, text, upload_ids in _rows(service, run_id):
-                result = json.loads(text)
-                result["comparisons"] = engine.compare(result, summary, published)
-                pdf = render_pdf(result)
-                stored = reports_store(service).put(dfe, pdf)
+            store = reports_store(service)
+            for row_id, dfe, pdf, upload_ids in _render_all(service, run_id, summary, published, workers):
+                stored = store.put(dfe, pdf)
                 _set_pdf(service, row_id, stored.sha256, upload_ids)
                 done += 1
                 if progress:
@@ -172,8 +172,8 @@ def _write(service, rows: list[SchoolAnalysis]) -> None:
         s.commit()
 
 
-def _rows(service, run_id: int) -> Iterator[tuple[int, str, str, list[int]]]:
-    """The run's stored results, one school at a time (read in batches by id)."""
+def _rows(service, run_id: int) -> Iterator[tuple[int, str, bytes]]:
+    """The run's stored (compressed) results, one school at a time (read in batches by id)."""
     last = 0
     while True:
         with db.session(service.engine) as s:
@@ -182,10 +182,39 @@ def _rows(service, run_id: int) -> Iterator[tuple[int, str, str, list[int]]]:
                            .order_by(SchoolAnalysis.id).limit(BATCH)).all()
         if not found:
             return
-        for row_id, dfe, text in found:
+        for row_id, dfe, blob in found:
             last = row_id
-            upload_ids = json.loads(text).get("upload_ids") or []
-            yield row_id, dfe, text, upload_ids
+            yield row_id, dfe, blob
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(summary: dict[str, Any], published: dict) -> None:
+    _worker_state["summary"], _worker_state["published"] = summary, published
+
+
+def _render_one(task: tuple[int, str, bytes]) -> tuple[int, str, bytes, list[int]]:
+    """Compare one stored result with all schools and render its PDF (in a worker or in-process)."""
+    row_id, dfe, blob = task
+    result = json.loads(zlib.decompress(blob))
+    result["comparisons"] = engine.compare(result, _worker_state["summary"], _worker_state["published"])
+    return row_id, dfe, render_pdf(result), list(result.get("upload_ids") or [])
+
+
+def _render_all(service, run_id: int, summary: dict[str, Any], published: dict, workers: int):
+    """PDFs for every stored result of the run, in order; ``workers`` > 1 renders in processes
+    (rendering is pure CPU; only the parent touches the database and the file store)."""
+    tasks = _rows(service, run_id)
+    if workers <= 1:
+        _init_worker(summary, published)
+        yield from map(_render_one, tasks)
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no inherited database connections or threads
+    with context.Pool(workers, initializer=_init_worker, initargs=(summary, published)) as pool:
+        yield from pool.imap(_render_one, tasks, chunksize=4)
 
 
 def _set_pdf(service, row_id: int, sha256: str, upload_ids: list[int]) -> None:
@@ -247,12 +276,17 @@ def _stored(service, school_dfe: str, round_id: str) -> tuple[AnalysisRun, Schoo
     return run, row
 
 
+def stored_result(row: SchoolAnalysis) -> dict[str, Any]:
+    """A stored school result as it was computed (without comparisons)."""
+    return json.loads(zlib.decompress(row.result))
+
+
 def school_report(service, school_dfe: str, round_id: str) -> dict[str, Any]:
     """The school's full report for a round: the stored result (``measures``, ``pupils``,
     ``subjects``, ``groups`` ...) with ``comparisons`` against all schools of the collection and the
     published national figures. Raises :class:`ReportNotFound` when there is none."""
     run, row = _stored(service, school_dfe, round_id)
-    report = json.loads(row.result)
+    report = stored_result(row)
     national = json.loads(run.national) if run.national else {}
     report["comparisons"] = engine.compare(report, national, _published(service, run.key_stage, run.year))
     report["analysis"] = {"run_id": run.id, "rules_version": row.rules_version, "result_sha256": row.result_sha256,
@@ -289,4 +323,4 @@ def school_what_if(service, school_dfe: str, round_id: str, exclude: Iterable[st
         cohort = None
     if cohort is not None:
         return engine.what_if(cohort, measures, exclude, national, published)
-    return engine.what_if_stored(json.loads(row.result), measures, exclude, national, published)
+    return engine.what_if_stored(stored_result(row), measures, exclude, national, published)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .models import UTCDateTime
@@ -54,8 +54,9 @@ class SchoolAnalysis(SQLModel, table=True):
     round_id: str = Field(max_length=60)
     collection_id: int
     rules_version: str = Field(max_length=500)
-    result: str = Field(sa_column=Column(Text, nullable=False))
-    result_sha256: str = Field(max_length=64)
+    # zlib-compressed canonical JSON (a 180-pupil result is ~160 kB of JSON, ~15 kB compressed)
+    result: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    result_sha256: str = Field(max_length=64)  # of the canonical JSON text
     pdf_sha256: Optional[str] = Field(default=None, max_length=64)
 
 
