@@ -348,6 +348,45 @@ class NationalAccumulator:
                 held["grade_counts"][grade] = held["grade_counts"].get(grade, 0) + n
                 held["entries"] += n
 
+    def state(self) -> dict[str, Any]:
+        """Everything gathered so far as plain data (to send from a worker process and merge)."""
+        def raw(stats: list[_Stat]) -> list[list[float]]:
+            return [[st.n, st.s1, st.s2, st.x1, st.x2, st.xy] for st in stats]
+
+        return {"schools": self.schools, "pupils": self.pupils, "stats": raw(self.stats),
+                "groups": {name: raw(stats) for name, stats in self.groups.items()},
+                "school_values": self.school_values, "subjects": self.subjects}
+
+    def merge(self, state: Mapping[str, Any]) -> None:
+        """Add another accumulator's :meth:`state` (schools merged in a fixed order give the same sums)."""
+        def into(stats: list[_Stat], raw: list[list[float]]) -> None:
+            for st, (n, s1, s2, x1, x2, xy) in zip(stats, raw):
+                st.n += int(n)
+                st.s1 += s1
+                st.s2 += s2
+                st.x1 += x1
+                st.x2 += x2
+                st.xy += xy
+
+        self.schools += state["schools"]
+        self.pupils += state["pupils"]
+        into(self.stats, state["stats"])
+        for name, raw in state["groups"].items():
+            stats = self.groups.get(name)
+            if stats is None:
+                stats = self.groups[name] = [_Stat() for _ in self.indicators]
+            into(stats, raw)
+        for key, values in state["school_values"].items():
+            self.school_values.setdefault(key, []).extend(values)
+        for name, held in state["subjects"].items():
+            mine = self.subjects.get(name)
+            if mine is None:
+                mine = self.subjects[name] = {"entries": 0, "schools": 0, "grade_counts": {}}
+            mine["entries"] += held["entries"]
+            mine["schools"] += held["schools"]
+            for grade, n in held["grade_counts"].items():
+                mine["grade_counts"][grade] = mine["grade_counts"].get(grade, 0) + n
+
     def finish(self) -> dict[str, Any]:
         return canonical({
             "schools": self.schools, "pupils": self.pupils,

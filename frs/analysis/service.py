@@ -99,26 +99,29 @@ def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress:
         accumulator = engine.NationalAccumulator(measures)
         batch: list[SchoolAnalysis] = []
         seen: set[str] = set()
-        for cohort in _chain(first, iterator):
-            if (cohort.key_stage, cohort.round_id) != (first.key_stage, first.round_id):
-                raise AnalysisFailed(f"school {cohort.school_dfe} is in round {cohort.round_id}, not "
-                                     f"{first.round_id}: a collection holds one round")
-            if cohort.school_dfe in seen:
-                raise AnalysisFailed(f"school {cohort.school_dfe} appears twice in collection {collection_id}")
-            seen.add(cohort.school_dfe)
-            scores = engine.score(cohort, measures)
-            result = engine.result_from_scores(cohort, measures, scores)
-            accumulator.add(result, scores)
-            text = engine.canonical_json(result).encode()
-            batch.append(SchoolAnalysis(run_id=run_id, school_dfe=cohort.school_dfe, round_id=cohort.round_id,
-                                        collection_id=collection_id, rules_version=measures.version,
-                                        result=zlib.compress(text, 6), result_sha256=hashlib.sha256(text).hexdigest()))
-            if len(batch) >= BATCH:
-                _write(service, batch)
-                batch = []
-            done += 1
-            if progress:
-                progress(done, steps or 2 * done)
+
+        def checked() -> Iterator:
+            for cohort in _chain(first, iterator):
+                if (cohort.key_stage, cohort.round_id) != (first.key_stage, first.round_id):
+                    raise AnalysisFailed(f"school {cohort.school_dfe} is in round {cohort.round_id}, not "
+                                         f"{first.round_id}: a collection holds one round")
+                if cohort.school_dfe in seen:
+                    raise AnalysisFailed(f"school {cohort.school_dfe} appears twice in collection {collection_id}")
+                seen.add(cohort.school_dfe)
+                yield cohort
+
+        with _pool(workers, measures=measures) as pool:
+            for dfe, round_id, blob, sha, contribution in pool(_measure_one, checked()):
+                accumulator.merge(contribution)
+                batch.append(SchoolAnalysis(run_id=run_id, school_dfe=dfe, round_id=round_id,
+                                            collection_id=collection_id, rules_version=measures.version,
+                                            result=blob, result_sha256=sha))
+                if len(batch) >= BATCH:
+                    _write(service, batch)
+                    batch = []
+                done += 1
+                if progress:
+                    progress(done, steps or 2 * done)
         _write(service, batch)
         summary = accumulator.finish()
         schools = len(seen)
@@ -132,12 +135,13 @@ def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress:
         if pdfs:
             published = _published(service, first.key_stage, first.year)
             store = reports_store(service)
-            for row_id, dfe, pdf, upload_ids in _render_all(service, run_id, summary, published, workers):
-                stored = store.put(dfe, pdf)
-                _set_pdf(service, row_id, stored.sha256, upload_ids)
-                done += 1
-                if progress:
-                    progress(done, steps)
+            with _pool(workers, summary=summary, published=published) as pool:
+                for row_id, dfe, pdf, upload_ids in pool(_render_one, _rows(service, run_id)):
+                    stored = store.put(dfe, pdf)
+                    _set_pdf(service, row_id, stored.sha256, upload_ids)
+                    done += 1
+                    if progress:
+                        progress(done, steps)
         elif progress:
             progress(steps, steps)
         with db.session(service.engine, write=True) as s:
@@ -190,8 +194,21 @@ def _rows(service, run_id: int) -> Iterator[tuple[int, str, bytes]]:
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(summary: dict[str, Any], published: dict) -> None:
-    _worker_state["summary"], _worker_state["published"] = summary, published
+def _init_worker(state: dict[str, Any]) -> None:
+    _worker_state.clear()
+    _worker_state.update(state)
+
+
+def _measure_one(cohort) -> tuple[str, str, bytes, str, dict[str, Any]]:
+    """One school's result (compressed canonical JSON and its hash) and its share of the
+    all-schools sums, in a worker or in-process."""
+    measures = _worker_state["measures"]
+    scores = engine.score(cohort, measures)
+    result = engine.result_from_scores(cohort, measures, scores)
+    share = engine.NationalAccumulator(measures)
+    share.add(result, scores)
+    text = engine.canonical_json(result).encode()
+    return cohort.school_dfe, cohort.round_id, zlib.compress(text, 6), hashlib.sha256(text).hexdigest(), share.state()
 
 
 def _render_one(task: tuple[int, str, bytes]) -> tuple[int, str, bytes, list[int]]:
@@ -202,19 +219,45 @@ def _render_one(task: tuple[int, str, bytes]) -> tuple[int, str, bytes, list[int
     return row_id, dfe, render_pdf(result), list(result.get("upload_ids") or [])
 
 
-def _render_all(service, run_id: int, summary: dict[str, Any], published: dict, workers: int):
-    """PDFs for every stored result of the run, in order; ``workers`` > 1 renders in processes
-    (rendering is pure CPU; only the parent touches the database and the file store)."""
-    tasks = _rows(service, run_id)
-    if workers <= 1:
-        _init_worker(summary, published)
-        yield from map(_render_one, tasks)
-        return
-    import multiprocessing
+class _pool:
+    """``with _pool(workers, **state) as run: for out in run(func, items)`` maps ``func`` over
+    ``items`` in order, in ``workers`` processes (or in this one), with at most a few items in
+    flight so memory stays flat however many schools there are. Only the parent touches the
+    database and the file store."""
 
-    context = multiprocessing.get_context("spawn")  # no inherited database connections or threads
-    with context.Pool(workers, initializer=_init_worker, initargs=(summary, published)) as pool:
-        yield from pool.imap(_render_one, tasks, chunksize=4)
+    def __init__(self, workers: int, **state: Any):
+        self.workers, self.state, self.executor = workers, state, None
+
+    def __enter__(self):
+        if self.workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: no inherited database connections, locks or scheduler threads
+            self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_init_worker, initargs=(self.state,))
+        else:
+            _init_worker(self.state)
+        return self.run
+
+    def run(self, func, items: Iterable) -> Iterator:
+        if self.executor is None:
+            yield from map(func, items)
+            return
+        from collections import deque
+
+        window = deque()
+        for item in items:
+            window.append(self.executor.submit(func, item))
+            if len(window) >= 4 * self.workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+    def __exit__(self, *exc_info):
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        return False
 
 
 def _set_pdf(service, row_id: int, sha256: str, upload_ids: list[int]) -> None:
