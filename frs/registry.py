@@ -14,6 +14,7 @@ from .connectors import PupilSource
 from .keystage import Column, KeyStage, Rule
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9]+(-[a-z0-9]+)*$")
+MEASURE_ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$")
 
 
 class ContributionError(Exception):
@@ -112,7 +113,7 @@ class MeasureRegistry(_Bound):
 
         if not isinstance(measure, Measure):
             raise ContributionError(f"plugin {self.plugin!r} registered {measure!r}, not a frs.measures.Measure")
-        if not CODE_RE.match(measure.id or "") or not measure.id.startswith(self.plugin + "."):
+        if not MEASURE_ID_RE.match(measure.id or "") or not measure.id.startswith(self.plugin + "."):
             raise ContributionError(f"plugin {self.plugin!r}: measure id {measure.id!r} must look like "
                                     f"'{self.plugin}.name'")
         if measure.key_stage != self.key_stage:

@@ -405,6 +405,7 @@ def percentile_rank(sorted_values: Sequence[float], value: float) -> float | Non
     """Percent of schools below the value, counting ties as half."""
     if not sorted_values:
         return None
+    value = round(value, FLOAT_DECIMALS)  # the stored school values are rounded so
     below = bisect.bisect_left(sorted_values, value)
     equal = bisect.bisect_right(sorted_values, value) - below
     return 100.0 * (below + equal / 2) / len(sorted_values)
