@@ -44,6 +44,15 @@ def rss_mb() -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished worker processes (the machine is shared: wall
+    time depends on what else runs; CPU time does not)."""
+    import resource
+
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schools", type=int, default=3500)
@@ -88,10 +97,12 @@ def main() -> None:
             if done % 250 == 0 or done == total:
                 print(f"\r  {done}/{total}", end="", file=sys.stderr, flush=True)
 
+        cpu_before = _cpu()
         started = time.perf_counter()
         summary = analysis.analyse_cohorts(service, cohorts(), collection_id=1, progress=progress,
                                            pdfs=not args.no_pdf, workers=args.workers, total=args.schools)
         total = time.perf_counter() - started
+        cpu = _cpu() - cpu_before
         print(file=sys.stderr)
         pass1 = marks.get("pass1", started + total) - started
         pass2 = total - pass1
@@ -114,6 +125,9 @@ def main() -> None:
         "total_seconds": round(total, 1), "under_5_minutes": total < 300,
         "pass1_measures_and_store_seconds": round(pass1, 1), "pass2_compare_and_pdf_seconds": round(pass2, 1),
         "ms_per_school": round(1000 * total / args.schools, 1),
+        "cpu_seconds_all_processes": round(cpu, 1),
+        "cpu_seconds_over_2_cores": round(cpu / 2, 1),
+        "load_average_1min_at_end": os.getloadavg()[0],
         "ms_per_pdf_single_process": round(1000 * per_pdf, 1),
         "baseline_build_cohort_ms": round(1000 * build_per_school, 1),
         "ratio_analysis_to_building_input": round(total / args.schools / build_per_school, 2),
