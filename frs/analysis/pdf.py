@@ -209,7 +209,7 @@ class Bars(Flowable):
 
     def wrap(self, available_width, available_height):
         self.width = self.chart_width
-        self.height = 22 + len(self.labels) * self.group + 12
+        self.height = 32 + len(self.labels) * self.group + 12
         return self.width, self.height
 
     def draw(self):
@@ -218,18 +218,18 @@ class Bars(Flowable):
         c.setFont("Helvetica-Bold", 8.5)
         c.setFillColor(colors.black)
         c.drawString(0, top - 9, self.title)
-        legend_x = self.width - 160
+        legend_x = self.label_width  # the legend has its own line under the title
         c.setLineWidth(0.6)
         c.setStrokeColor(colors.black)
         c.setFont("Helvetica", 7.5)
         for offset, (fill, label) in enumerate(((SCHOOL_FILL, "This school"), (OTHER_FILL, self.other_label))):
             c.setFillColor(fill)
-            c.rect(legend_x + offset * 78, top - 10, 9, 6, stroke=1, fill=1)
+            c.rect(legend_x + offset * 78, top - 21, 9, 6, stroke=1, fill=1)
             c.setFillColor(colors.black)
-            c.drawString(legend_x + offset * 78 + 12, top - 9.5, label)
+            c.drawString(legend_x + offset * 78 + 12, top - 20.5, label)
         x0 = self.label_width
         plot = self.width - x0 - 28
-        y_top = top - 18
+        y_top = top - 28
         y_bottom = y_top - len(self.labels) * self.group
         scale = plot / self.value_max
         step = _step(self.value_max)

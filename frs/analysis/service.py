@@ -367,3 +367,22 @@ def school_what_if(service, school_dfe: str, round_id: str, exclude: Iterable[st
     if cohort is not None:
         return engine.what_if(cohort, measures, exclude, national, published)
     return engine.what_if_stored(stored_result(row), measures, exclude, national, published)
+
+
+def analyse_after_collection(round_id: str, collection_id: int, service, *, progress: Progress | None = None,
+                             log_to: logging.Logger | None = None) -> dict[str, Any] | None:
+    """What the daemon runs when a round has been collected (the ``round_collected`` hook with its
+    ``collection_id`` and ``service``): the whole analysis with PDFs. Logged, never raised: the
+    collection stands whatever happens here, and ``frs analyse`` can run it again."""
+    logger = log_to or log
+    import os
+
+    try:
+        summary = analyse(service, collection_id, progress=progress, workers=max(1, min(4, os.cpu_count() or 1)))
+    except Exception:
+        logger.exception("analysis of collection %s (round %s) failed; run `frs analyse --round %s` to retry",
+                         collection_id, round_id, round_id)
+        return None
+    logger.info("analysed collection %s of %s: %s schools, %s pupils", collection_id, round_id,
+                summary["schools"], summary["pupils"])
+    return summary
