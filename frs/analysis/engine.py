@@ -90,22 +90,60 @@ def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: M
     return out
 
 
-def group_rows(measures: MeasureSet, scores: Sequence[PupilScore]) -> list[dict[str, Any]]:
+def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> list[list[tuple[float, float] | None]]:
+    """Per pupil, (value, weight) for each indicator (None where the pupil does not count in a
+    ratio): worked out once, then summed for the school's groups and the all-schools figures."""
+    out = []
+    for s in scores:
+        values = s.values
+        row: list[tuple[float, float] | None] = []
+        for i in indicators:
+            if i.kind == MEAN:
+                row.append((float(pupil_value(values, i.pupil_key) or 0), 1.0))
+            elif i.kind == PERCENT:
+                row.append((1.0 if pupil_value(values, i.pupil_key) else 0.0, 1.0))
+            elif i.kind == RATIO:
+                x = float(pupil_value(values, i.denominator) or 0)
+                row.append((float(pupil_value(values, i.pupil_key) or 0), x) if x else None)
+            else:
+                row.append(None)
+        out.append(row)
+    return out
+
+
+def _figure(i: Indicator, rows: Sequence[list], column: int, n: int) -> float | None:
+    """An indicator over some pupils' vectors; the same arithmetic as :func:`frs.measures.summarise`."""
+    if n == 0:
+        return None
+    if i.kind == MEAN:
+        return sum(r[column][0] for r in rows) / n
+    if i.kind == PERCENT:
+        return 100.0 * sum(r[column][0] for r in rows) / n
+    top = sum(r[column][0] for r in rows if r[column] is not None)
+    bottom = sum(r[column][1] for r in rows if r[column] is not None)
+    return top / bottom * i.scale if bottom else None
+
+
+def group_rows(measures: MeasureSet, scores: Sequence[PupilScore],
+               pupil_vectors: Sequence[list] | None = None) -> list[dict[str, Any]]:
     rows = []
     indicators = [i for i in measures.indicators if i.kind != COUNT]
+    if pupil_vectors is None:
+        pupil_vectors = vectors(indicators, scores)
     for group in groups_available(scores):
-        members: dict[str, list[PupilScore]] = {}
-        for s in scores:
+        members: dict[str, list[int]] = {}
+        for index, s in enumerate(scores):
             value = group_of(s.pupil, group)
             if value is not None:
-                members.setdefault(value, []).append(s)
+                members.setdefault(value, []).append(index)
         for value in sorted(members):
-            subset = members[value]
+            subset = [pupil_vectors[k] for k in members[value]]
             suppressed = len(subset) < SUPPRESS_BELOW
             rows.append({
                 "group": group, "value": value, "label": GROUP_LABELS.get((group, value), f"{group} {value}"),
                 "pupils": len(subset), "suppressed": suppressed,
-                "measures": None if suppressed else {i.key: summarise(i, subset) for i in indicators},
+                "measures": None if suppressed else {i.key: _figure(i, subset, c, len(subset))
+                                                     for c, i in enumerate(indicators)},
             })
     return rows
 
@@ -118,7 +156,7 @@ def pupil_row(score_: PupilScore) -> dict[str, Any]:
 
 
 def result_from_scores(cohort: SchoolCohort, measures: MeasureSet, scores: Sequence[PupilScore], *,
-                       excluded: Sequence[str] = ()) -> dict[str, Any]:
+                       excluded: Sequence[str] = (), pupil_vectors: Sequence[list] | None = None) -> dict[str, Any]:
     context = context_of(cohort)
     result: dict[str, Any] = {
         "school": {"dfe": cohort.school_dfe, "name": cohort.school_name},
@@ -129,7 +167,7 @@ def result_from_scores(cohort: SchoolCohort, measures: MeasureSet, scores: Seque
         "rules_version": measures.version,
         "measures": summarise_all(measures, scores, context),
         "pupils": [pupil_row(s) for s in scores],
-        "groups": group_rows(measures, scores),
+        "groups": group_rows(measures, scores, pupil_vectors),
         "indicators": [indicator_info(i) for i in measures.indicators],
     }
     if excluded:
@@ -291,19 +329,6 @@ class NationalAccumulator:
         self.schools = 0
         self.pupils = 0
 
-    def _vector(self, values: Mapping[str, Any]) -> list[tuple[float, float] | None]:
-        """(y, x) per indicator for one pupil; None where the pupil does not count (no entries)."""
-        out: list[tuple[float, float] | None] = []
-        for i in self.indicators:
-            if i.kind == MEAN:
-                out.append((float(pupil_value(values, i.pupil_key) or 0), 1.0))
-            elif i.kind == PERCENT:
-                out.append((1.0 if pupil_value(values, i.pupil_key) else 0.0, 1.0))
-            else:
-                x = float(pupil_value(values, i.denominator) or 0)
-                out.append((float(pupil_value(values, i.pupil_key) or 0), x) if x else None)
-        return out
-
     @staticmethod
     def _add(stats: list[_Stat], vector: list[tuple[float, float] | None]) -> None:
         for stat, pair in zip(stats, vector):
@@ -317,12 +342,14 @@ class NationalAccumulator:
             stat.x2 += x * x
             stat.xy += x * y
 
-    def add(self, result: Mapping[str, Any], scores: Sequence[PupilScore]) -> None:
+    def add(self, result: Mapping[str, Any], scores: Sequence[PupilScore],
+            pupil_vectors: Sequence[list] | None = None) -> None:
         self.schools += 1
         self.pupils += len(scores)
         available = groups_available(scores)
-        for s in scores:
-            vector = self._vector(s.values)
+        if pupil_vectors is None:
+            pupil_vectors = vectors(self.indicators, scores)
+        for s, vector in zip(scores, pupil_vectors):
             self._add(self.stats, vector)
             for group in available:
                 value = group_of(s.pupil, group)

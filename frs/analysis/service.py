@@ -204,9 +204,10 @@ def _measure_one(cohort) -> tuple[str, str, bytes, str, dict[str, Any]]:
     all-schools sums, in a worker or in-process."""
     measures = _worker_state["measures"]
     scores = engine.score(cohort, measures)
-    result = engine.result_from_scores(cohort, measures, scores)
     share = engine.NationalAccumulator(measures)
-    share.add(result, scores)
+    pupil_vectors = engine.vectors(share.indicators, scores)
+    result = engine.result_from_scores(cohort, measures, scores, pupil_vectors=pupil_vectors)
+    share.add(result, scores, pupil_vectors)
     text = engine.canonical_json(result).encode()
     return cohort.school_dfe, cohort.round_id, zlib.compress(text, 6), hashlib.sha256(text).hexdigest(), share.state()
 
