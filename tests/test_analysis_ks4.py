@@ -374,3 +374,9 @@ def test_a_better_grade_never_lowers_a_score(cat, chosen, data):
         assert after[key] >= before[key] - 1e-9
     for key in ("english_maths_4", "english_maths_5", "ebacc_entered"):
         assert after[key] >= before[key]
+
+
+def test_a_pupil_carries_the_flags_a_pupil_list_shows(cat):
+    m = pupil_of([g(cat, "English Language", "6")])
+    assert {"English single-weighted", "no maths", "EBacc not entered", "EBacc slots not filled"} <= set(m["flags"])
+    assert pupil_of([])["flags"][0] == "no results"

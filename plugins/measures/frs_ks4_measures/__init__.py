@@ -288,6 +288,12 @@ def pupil_measures(results, year: int) -> dict[str, Any]:
         max((e.points for e in languages), default=0.0),
     ]
     attainment8 = english_points + maths_points + ebacc_points + open_points
+    # what a pupil list shows next to the slots
+    flags = [flag for flag, raised in (
+        ("no results", not entries), ("no English", not english), ("no maths", not maths_ranked),
+        ("English single-weighted", bool(english) and not both_english),
+        ("EBacc slots not filled", len(units) < 3), ("open slots not filled", len(pool) < 3),
+        ("EBacc not entered", not ebacc_entered)) if raised]
     return {
         "attainment8": attainment8,
         "attainment8_elements": {"english": english_points, "maths": maths_points, "ebacc": ebacc_points,
@@ -300,6 +306,7 @@ def pupil_measures(results, year: int) -> dict[str, Any]:
         "ebacc_entered": ebacc_entered,
         "ebacc_aps": sum(pillars) / 6,
         "slots": slots,
+        "flags": flags,
     }
 
 
