@@ -135,13 +135,18 @@ def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress:
         if pdfs:
             published = _published(service, first.key_stage, first.year)
             store = reports_store(service)
+            made: list[tuple[int, str, list[int]]] = []
             with _pool(workers, summary=summary, published=published) as pool:
                 for row_id, dfe, pdf, upload_ids in pool(_render_one, _rows(service, run_id)):
-                    stored = store.put(dfe, pdf)
-                    _set_pdf(service, row_id, stored.sha256, upload_ids)
+                    stored = store.put(dfe, pdf)  # durable before any row points at it
+                    made.append((row_id, stored.sha256, upload_ids))
+                    if len(made) >= BATCH:
+                        _set_pdfs(service, made)
+                        made = []
                     done += 1
                     if progress:
                         progress(done, steps)
+            _set_pdfs(service, made)
         elif progress:
             progress(steps, steps)
         with db.session(service.engine, write=True) as s:
@@ -261,11 +266,17 @@ class _pool:
         return False
 
 
-def _set_pdf(service, row_id: int, sha256: str, upload_ids: list[int]) -> None:
+def _set_pdfs(service, made: list[tuple[int, str, list[int]]]) -> None:
+    """Record a batch of stored PDFs and mark their schools' uploads *Reports available* (one
+    transaction per batch: a synchronous commit per school would cost more than its PDF)."""
     from ..storage.models import PROCESSING, REPORTS_AVAILABLE, Upload
 
+    if not made:
+        return
     with db.session(service.engine, write=True) as s:
-        s.exec(update(SchoolAnalysis).where(SchoolAnalysis.id == row_id).values(pdf_sha256=sha256))
+        for row_id, sha256, _ in made:
+            s.exec(update(SchoolAnalysis).where(SchoolAnalysis.id == row_id).values(pdf_sha256=sha256))
+        upload_ids = [u for _, _, ids in made for u in ids]
         if upload_ids:
             s.exec(update(Upload).where(Upload.id.in_(upload_ids), Upload.status == PROCESSING)
                    .values(status=REPORTS_AVAILABLE))
