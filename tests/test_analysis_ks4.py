@@ -380,3 +380,13 @@ def test_a_pupil_carries_the_flags_a_pupil_list_shows(cat):
     m = pupil_of([g(cat, "English Language", "6")])
     assert {"English single-weighted", "no maths", "EBacc not entered", "EBacc slots not filled"} <= set(m["flags"])
     assert pupil_of([])["flags"][0] == "no results"
+
+
+def test_ebacc_achieved_needs_every_pillar_at_the_grade(cat):
+    at_4 = [g(cat, s, "4") for s in ("English Language", "English Literature", "Mathematics", "History", "French")]
+    m = pupil_of(at_4 + [g(cat, "Combined Science", "44")])
+    assert (m["ebacc_achieved_4"], m["ebacc_achieved_5"]) == (True, False)
+    m = pupil_of(at_4 + [g(cat, "Combined Science", "43")])  # 4-3 is below 4-4
+    assert (m["ebacc_entered"], m["ebacc_achieved_4"]) == (True, False)
+    m = pupil_of(at_4 + [g(cat, "Biology", "4"), g(cat, "Chemistry", "4"), g(cat, "Physics", "1")])
+    assert m["ebacc_achieved_4"] is True  # two of the single sciences at 4

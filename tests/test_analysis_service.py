@@ -78,7 +78,7 @@ def test_the_same_collection_stores_the_same_bytes_and_replaces_the_earlier_run(
     assert first == second
     assert all(sha == hashlib.sha256(text).hexdigest() for sha, text in second.values())
     assert len(runs) == 1 and runs[0].status == "finished"
-    assert runs[0].rules_version == "ks4_measures.attainment8@1;ks4_measures.progress8@1"
+    assert runs[0].rules_version == "ks4_measures.attainment8@2;ks4_measures.progress8@1"
 
 
 def test_a_failed_run_leaves_the_earlier_results_as_they_were(svc, repo_kernel):

@@ -21,9 +21,11 @@ Per pupil, for the round's year:
 3. **English and maths 9-4 / 9-5**: maths and English language *or* literature at 4 (5) or above.
 4. **EBacc entry**: both English GCSEs, maths, science (Combined Science or three of biology,
    chemistry, physics, computer science), geography or history, a language.
-5. **EBacc APS**: (English if both taken + maths + best two science scores (Combined Science's
+5. **EBacc achieved** 9-4 / 9-5 (still published): entered, and each pillar at the grade
+   (Combined Science 4-4 / 5-5 or two single sciences at it).
+6. **EBacc APS**: (English if both taken + maths + best two science scores (Combined Science's
    mean counts twice; single sciences only when three are taken) + humanity + language) / 6.
-6. **Progress 8**: only with a loaded estimates table for the year and KS2 prior attainment
+7. **Progress 8**: only with a loaded estimates table for the year and KS2 prior attainment
    (``characteristics["ks2"]["fine_level"]``); the DfE published none for 2020 and 2021.
 
 Facts and sources: the DfE EBacc list (``data/ebacc_quals.csv``, built by
@@ -288,6 +290,17 @@ def pupil_measures(results, year: int) -> dict[str, Any]:
         max((e.points for e in languages), default=0.0),
     ]
     attainment8 = english_points + maths_points + ebacc_points + open_points
+
+    def achieves(threshold: float) -> bool:
+        """EBacc achieved (still published, not a headline): entered, and every pillar at the grade;
+        science: Combined Science at 4-4 (5-5) or two single sciences at it."""
+        if not ebacc_entered or not passes(threshold):
+            return False
+        science = any(e.points >= threshold for e in combined) or \
+            sum(1 for p in singles.values() if p >= threshold) >= 2
+        return science and any(e.points >= threshold for e in humanities) \
+            and any(e.points >= threshold for e in languages)
+
     # what a pupil list shows next to the slots
     flags = [flag for flag, raised in (
         ("no results", not entries), ("no English", not english), ("no maths", not maths_ranked),
@@ -304,6 +317,7 @@ def pupil_measures(results, year: int) -> dict[str, Any]:
         "english_maths_4": passes(4), "english_maths_5": passes(5),
         "entered_english_maths": bool(english) and bool(maths),
         "ebacc_entered": ebacc_entered,
+        "ebacc_achieved_4": achieves(4), "ebacc_achieved_5": achieves(5),
         "ebacc_aps": sum(pillars) / 6,
         "slots": slots,
         "flags": flags,
@@ -326,7 +340,7 @@ class Attainment8(Measure):
     id = f"{PLUGIN}.attainment8"
     key_stage = 4
     title = "Attainment 8, English and maths, EBacc"
-    version = "1"
+    version = "2"  # 2: EBacc achieved
     indicators = (
         Indicator("pupils", "Pupils at the end of KS4", COUNT, decimals=0, headline=True),
         Indicator("attainment8", "Attainment 8", MEAN, "attainment8", decimals=1, headline=True),
@@ -345,6 +359,8 @@ class Attainment8(Measure):
         Indicator("ebacc_slots_filled", "EBacc slots filled (mean)", MEAN, "ebacc_slots_filled", decimals=2),
         Indicator("open_slots_filled", "Open slots filled (mean)", MEAN, "open_slots_filled", decimals=2),
         Indicator("entered_english_maths", "Entering English and maths (%)", PERCENT, "entered_english_maths"),
+        Indicator("ebacc_achieved_4", "Achieving the EBacc at grade 4 (%)", PERCENT, "ebacc_achieved_4"),
+        Indicator("ebacc_achieved_5", "Achieving the EBacc at grade 5 (%)", PERCENT, "ebacc_achieved_5"),
     )
 
     def pupil(self, pupil, context: MeasureContext) -> Mapping[str, Any]:
