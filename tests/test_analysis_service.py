@@ -259,3 +259,20 @@ def test_frs_national_load_names_each_bad_line_and_loads_nothing(cli_env):
     listed = runner.invoke(main, ["national", "list", "--key-stage", "4", "--year", "2020", "--json"])
     assert {(r["measure"], r["group"], r["subject"]): r["value"] for r in json.loads(listed.stdout)}[
         ("attainment8", "", "")] == 47
+
+
+def test_a_stop_request_ends_the_run_and_keeps_the_earlier_results(svc, repo_kernel):
+    import threading
+
+    schools = cohorts(repo_kernel, n=3)
+    analysis.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
+    stop = threading.Event()
+
+    def stopping_after_one():
+        yield schools[0]
+        stop.set()
+        yield schools[1]
+
+    with pytest.raises(analysis.AnalysisStopped):
+        analysis.analyse_cohorts(svc, stopping_after_one(), collection_id=1, pdfs=False, stopping=stop)
+    assert analysis.school_report(svc, schools[2].school_dfe, "ks4-2020")["measures"]["pupils"] == 25

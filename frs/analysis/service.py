@@ -44,6 +44,10 @@ class AnalysisFailed(RuntimeError):
     """The analysis stopped; what was stored before stays as it was."""
 
 
+class AnalysisStopped(AnalysisFailed):
+    """Asked to stop (the daemon is shutting down); the earlier results stay as they were."""
+
+
 def reports_store(service) -> FileStore:
     """PDFs live beside the uploads' file store, in ``<instance>/reports``."""
     root = Path(getattr(service.store, "root", Path(service.kernel.config.home) / "files"))
@@ -58,7 +62,7 @@ def _now() -> dt.datetime:
 
 
 def analyse(service, collection_id: int, *, progress: Progress | None = None, pdfs: bool = True,
-            workers: int = 1) -> dict[str, Any]:
+            workers: int = 1, stopping=None) -> dict[str, Any]:
     """Analyse a collection: every school's measures, stored, compared, with its PDF."""
     from ..services import collections  # written by the collection work; imported only when used
 
@@ -70,12 +74,16 @@ def analyse(service, collection_id: int, *, progress: Progress | None = None, pd
         except Exception:  # the count only feeds the progress bar
             total = None
     return analyse_cohorts(service, collections.iter_cohorts(service, collection_id), collection_id=collection_id,
-                           progress=progress, total=total, pdfs=pdfs, workers=workers)
+                           progress=progress, total=total, pdfs=pdfs, workers=workers, stopping=stopping)
 
 
 def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress: Progress | None = None,
-                    total: int | None = None, pdfs: bool = True, workers: int = 1) -> dict[str, Any]:
+                    total: int | None = None, pdfs: bool = True, workers: int = 1,
+                    stopping=None) -> dict[str, Any]:
     """Analyse cohorts of one collection (one key stage and round) and store everything.
+
+    ``stopping`` (a ``threading.Event``, e.g. the daemon's ``JobContext.stopping``) is checked
+    between schools: when set, the run stops, its own rows are removed and earlier results stay.
 
     Progress is reported as (done, total) over both passes (total = 2 x schools when known)."""
     iterator: Iterator = iter(cohorts)
@@ -102,6 +110,7 @@ def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress:
 
         def checked() -> Iterator:
             for cohort in _chain(first, iterator):
+                _check(stopping)
                 if (cohort.key_stage, cohort.round_id) != (first.key_stage, first.round_id):
                     raise AnalysisFailed(f"school {cohort.school_dfe} is in round {cohort.round_id}, not "
                                          f"{first.round_id}: a collection holds one round")
@@ -138,6 +147,7 @@ def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress:
             made: list[tuple[int, str, list[int]]] = []
             with _pool(workers, summary=summary, published=published) as pool:
                 for row_id, dfe, pdf, upload_ids in pool(_render_one, _rows(service, run_id)):
+                    _check(stopping)
                     stored = store.put(dfe, pdf)  # durable before any row points at it
                     made.append((row_id, stored.sha256, upload_ids))
                     if len(made) >= BATCH:
@@ -166,6 +176,12 @@ def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress:
     return {"run_id": run_id, "collection_id": collection_id, "round_id": first.round_id,
             "key_stage": first.key_stage, "schools": schools, "pupils": summary["pupils"],
             "rules_version": measures.version, "pdfs": pdfs}
+
+
+def _check(stopping) -> None:
+    if stopping is not None and stopping.is_set():
+        raise AnalysisStopped("the analysis was stopped before it finished; the earlier results are unchanged: "
+                              "run `frs analyse` again")
 
 
 def _chain(first, rest: Iterator) -> Iterator:
@@ -382,7 +398,7 @@ def school_what_if(service, school_dfe: str, round_id: str, exclude: Iterable[st
 
 
 def analyse_after_collection(round_id: str, collection_id: int, service, *, progress: Progress | None = None,
-                             log_to: logging.Logger | None = None) -> dict[str, Any] | None:
+                             log_to: logging.Logger | None = None, stopping=None) -> dict[str, Any] | None:
     """What the daemon runs when a round has been collected (the ``round_collected`` hook with its
     ``collection_id`` and ``service``): the whole analysis with PDFs. Logged, never raised: the
     collection stands whatever happens here, and ``frs analyse`` can run it again."""
@@ -390,7 +406,12 @@ def analyse_after_collection(round_id: str, collection_id: int, service, *, prog
     import os
 
     try:
-        summary = analyse(service, collection_id, progress=progress, workers=max(1, min(4, os.cpu_count() or 1)))
+        summary = analyse(service, collection_id, progress=progress, workers=max(1, min(4, os.cpu_count() or 1)),
+                          stopping=stopping)
+    except AnalysisStopped:
+        logger.warning("analysis of collection %s (round %s) stopped; run `frs analyse --round %s`", collection_id,
+                       round_id, round_id)
+        return None
     except Exception:
         logger.exception("analysis of collection %s (round %s) failed; run `frs analyse --round %s` to retry",
                          collection_id, round_id, round_id)
