@@ -8,7 +8,7 @@ import json
 import pytest
 
 from frs.analysis import engine, national, synthetic as syn
-from frs.measures import Indicator, Measure, MeasureSet, PupilScore
+from frs.measures import Indicator, Measure, MeasureSet
 from frs.registry import ContributionError, MeasureRegistry
 
 

@@ -20,8 +20,7 @@ import math
 from dataclasses import replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..measures import COUNT, MEAN, PERCENT, RATIO, Indicator, MeasureContext, MeasureSet, PupilScore, \
-    pupil_value, summarise
+from ..measures import COUNT, MEAN, PERCENT, RATIO, Indicator, MeasureContext, MeasureSet, PupilScore, pupil_value
 from ..results import SchoolCohort
 
 #: groups smaller than this are shown with their count only

@@ -79,10 +79,6 @@ def Paragraph(text: str, style: Style) -> Text:  # noqa: N802  (reads like the p
 
 
 
-def _esc(text: Any) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def fmt(value: Any, decimals: int = 1, percent: bool = False) -> str:
     if value is None:
         return "–"
