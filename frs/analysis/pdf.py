@@ -307,7 +307,8 @@ def _intro(report: Mapping[str, Any]) -> list[Any]:
     out = [Paragraph(f"{stage} results {rnd['year']}: early summary", TITLE),
            Paragraph(f"{school.get('name') or ''} (DfE {school['dfe']})  ·  round {rnd['id']}  ·  collection "
                      f"{report.get('collection_id')}", BODY_BOLD)]
-    notes = [f"“All schools” are the {fmt(comparisons.get('all_schools_count'), 0)} schools of this collection "
+    count = comparisons.get("all_schools_count") or 0
+    notes = [f"“All schools” are the {fmt(count, 0)} school{'' if count == 1 else 's'} of this collection "
              f"({fmt(comparisons.get('all_schools_pupils'), 0)} pupils). ",
              "“Sig. above” / “Sig. below”: the school's 95% confidence interval lies wholly above / below the "
              "all-schools figure (also shaded green / red); otherwise not significantly different. "]
