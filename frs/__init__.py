@@ -5,6 +5,7 @@
 - :mod:`frs.connectors` (PupilSource, Pupil, School);
 - :mod:`frs.issues` (Issue, Report);
 - :mod:`frs.catalogue` (read_rows, split_list, parse_points: catalogue data files shipped in a plugin);
+- :mod:`frs.measures` (Measure, Indicator: measures over a collected round, hook ``register_measures``);
 - :mod:`frs.testing` (the conformance kit).
 """
 
