@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .connectors import PupilSource, School
     from .issues import Report
     from .keystage import KeyStage
-    from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry, RuleRegistry,
+    from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry, MeasureRegistry, RuleRegistry,
                            SourceRegistry)
 
 hookspec = pluggy.HookspecMarker("frs")
@@ -137,6 +137,21 @@ def upload_confirmed(school: "School", keystage: "KeyStage", upload_id: Any) -> 
     """Notification: an upload has been confirmed and is now the school's current file.
 
     Since: 1.
+    """
+
+
+@hookspec
+def register_measures(registry: "MeasureRegistry", key_stage: int) -> None:
+    """Contribute measures computed from a collected round (see :mod:`frs.measures`).
+
+    Called once per plugin for each key stage number the analysis runs (4, 5, 2 ...).
+
+    Args:
+        registry: call ``registry.add(measure)`` with a :class:`frs.measures.Measure` whose
+            ``key_stage`` is ``key_stage`` and whose id starts with ``<plugin name>.``.
+        key_stage: the key stage number being analysed.
+
+    Since: 2.
     """
 
 
