@@ -13,10 +13,10 @@ from typing import Sequence
 
 from markupsafe import Markup, escape
 
-ROW = 34  # height of one label's pair of bars
-LABEL_WIDTH = 230
-WIDTH = 640
-BAR = 12
+ROW = 40  # height of one label's pair of bars
+LABEL_WIDTH = 240
+WIDTH = 620
+BAR = 15
 
 
 def _fmt(value: float | None, decimals: int, percent: bool) -> str:
@@ -26,8 +26,8 @@ def _fmt(value: float | None, decimals: int, percent: bool) -> str:
 
 
 def _nice_max(top: float) -> float:
-    for step in (1, 2, 2.5, 5):
-        for power in range(-1, 6):
+    for power in range(-1, 7):
+        for step in (1, 2, 2.5, 5):
             candidate = step * 10 ** power
             if candidate >= top:
                 return float(candidate)
@@ -62,55 +62,20 @@ def paired_bars(chart_id: str, title: str, labels: Sequence[str], school: Sequen
     for i, (label, s, o) in enumerate(zip(labels, school, others)):
         y = 30 + i * ROW
         parts.append(f'<text x="{LABEL_WIDTH - 8}" y="{y + BAR + 4}" text-anchor="end" class="frs-chart__text" '
-                     f'font-size="13">{escape(_truncate(label))}</text>')
+                     f'font-size="14">{escape(_truncate(label))}</text>')
         for k, (value, css, fill) in enumerate(((s, "frs-chart__school", "#0b0c0c"),
                                                 (o, "frs-chart__other", "#ffffff"))):
             by = y + k * (BAR + 2)
             if not isinstance(value, (int, float)):
                 parts.append(f'<text x="{LABEL_WIDTH + 4}" y="{by + BAR - 2}" class="frs-chart__text" '
-                             f'font-size="11">no figure</text>')
+                             f'font-size="13">no figure</text>')
                 continue
             w = max(0.0, min(1.0, value / top)) * plot if top else 0.0
             stroke = ' stroke="#0b0c0c"' if k else ""
             parts.append(f'<rect x="{LABEL_WIDTH}" y="{by}" width="{w:.1f}" height="{BAR}" class="{css}" '
                          f'fill="{fill}"{stroke}/>')
             parts.append(f'<text x="{LABEL_WIDTH + w + 4:.1f}" y="{by + BAR - 2}" class="frs-chart__text" '
-                         f'font-size="11">{escape(_fmt(value, decimals, percent))}</text>')
+                         f'font-size="13">{escape(_fmt(value, decimals, percent))}</text>')
     parts.append(f'<line x1="{LABEL_WIDTH}" y1="26" x2="{LABEL_WIDTH}" y2="{height - 6}" stroke="#505a5f"/>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def distribution(chart_id: str, title: str, grades: Sequence[str], school: Sequence[float | None],
-                 others: Sequence[float | None], *, other_name: str = "All schools") -> Markup:
-    """Vertical bars per grade (percent of results): the school next to all schools."""
-    known = [v for v in list(school) + list(others) if isinstance(v, (int, float))]
-    top = _nice_max(max(known + [0.0]) or 1.0)
-    width, height, left, bottom = 420, 180, 34, 150
-    step = (width - left - 6) / max(len(grades), 1)
-    bar = min(14.0, step / 2 - 2)
-    cid = escape(chart_id)
-    description = "; ".join(f"grade {g}: school {_fmt(s, 0, True)}, {other_name.lower()} {_fmt(o, 0, True)}"
-                            for g, s, o in zip(grades, school, others))
-    parts = [f'<svg class="frs-chart frs-chart--small" viewBox="0 0 {width} {height}" width="100%" role="img" '
-             f'aria-labelledby="{cid}-title {cid}-desc" xmlns="http://www.w3.org/2000/svg">',
-             f'<title id="{cid}-title">{escape(title)}</title><desc id="{cid}-desc">{escape(description)}</desc>',
-             f'<text x="{left - 4}" y="{bottom - (bottom - 14) + 4}" text-anchor="end" class="frs-chart__text" '
-             f'font-size="10">{escape(_fmt(top, 0, True))}</text>',
-             f'<text x="{left - 4}" y="{bottom}" text-anchor="end" class="frs-chart__text" font-size="10">0%</text>',
-             f'<line x1="{left}" y1="{bottom}" x2="{width - 4}" y2="{bottom}" stroke="#505a5f"/>']
-    scale = (bottom - 14) / top if top else 0
-    for i, (g, s, o) in enumerate(zip(grades, school, others)):
-        x = left + i * step + step / 2
-        for k, (value, css, fill) in enumerate(((s, "frs-chart__school", "#0b0c0c"), (o, "frs-chart__other", "#ffffff"))):
-            if not isinstance(value, (int, float)):
-                continue
-            h = max(0.0, value) * scale
-            bx = x - bar - 1 if k == 0 else x + 1
-            stroke = ' stroke="#0b0c0c"' if k else ""
-            parts.append(f'<rect x="{bx:.1f}" y="{bottom - h:.1f}" width="{bar:.1f}" height="{h:.1f}" class="{css}" '
-                         f'fill="{fill}"{stroke}/>')
-        parts.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" class="frs-chart__text" '
-                     f'font-size="12">{escape("A*" if g == "*" else g)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
