@@ -88,12 +88,15 @@ def available(service, actor, school_dfe: str) -> list[dict[str, Any]]:
 
 
 def dashboard(service, actor, school_dfe: str, round_id: str, *, group: str | None = None,
-              exclude: Iterable[str] = ()) -> dict[str, Any]:
+              exclude: Iterable[str] = (), recompute: bool = True) -> dict[str, Any]:
     """Everything a dashboard page shows, shaped for display (see :func:`shape`).
 
     ``group`` ("gender:Female", "disadvantaged:True" ...) keeps only that group's pupils;
     ``exclude`` leaves the pupils with those UPNs out; either recomputes every figure at once (the
-    analysis's what-if). Unknown UPNs are ignored; an unknown group is refused."""
+    analysis's what-if). Unknown UPNs are ignored; an unknown group is refused.
+
+    ``recompute=False`` is for the pupil list: each pupil's own figures do not change when others
+    are left out, so it shows the stored pupils (of the group) with ``excluded`` marked."""
     entry = viewer(service, actor, school_dfe)
     full = _report(service, school_dfe, round_id)
     cohort = [p["upn"] for p in full["pupils"]]
@@ -101,17 +104,23 @@ def dashboard(service, actor, school_dfe: str, round_id: str, *, group: str | No
     excluded = sorted({u for u in exclude if isinstance(u, str) and u in known})
     groups = group_options(full)
     leave_out = set(excluded)
+    outside: set[str] = set()
     if group:
         if group not in dict(groups):
             raise Refused(f"There is no pupil group {group!r} in this report: choose one from the list.",
                           code="bad-request")
         name, _, value = group.partition(":")
-        leave_out |= {p["upn"] for p in full["pupils"] if (p.get("groups") or {}).get(name) != value}
-    if leave_out and len(leave_out) >= len(known):
-        raise Refused("Leaving out these pupils leaves no pupil to show: untick some pupils or choose another "
-                      "group.", code="bad-request")
-    report = _report(service, school_dfe, round_id, sorted(leave_out)) if leave_out else full
-    shaped = shape(report)
+        outside = {p["upn"] for p in full["pupils"] if (p.get("groups") or {}).get(name) != value}
+        leave_out |= outside
+    if not recompute:
+        report = {**full, "pupils": [p for p in full["pupils"] if p["upn"] not in outside]}
+        shaped = shape(report, pupils_only=True)
+    else:
+        if leave_out and len(leave_out) >= len(known):
+            raise Refused("Leaving out these pupils leaves no pupil to show: untick some pupils or choose another "
+                          "group.", code="bad-request")
+        report = _report(service, school_dfe, round_id, sorted(leave_out)) if leave_out else full
+        shaped = shape(report)
     shaped.update(school={"dfe": school_dfe, "name": entry.get("name") or full["school"].get("name") or school_dfe,
                           "permissions": entry.get("permissions") or set()},
                   group=group, group_label=dict(groups).get(group) if group else None, groups_available=groups,
@@ -122,8 +131,10 @@ def dashboard(service, actor, school_dfe: str, round_id: str, *, group: str | No
 
 
 def group_options(report: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The pupil groups a dashboard can be filtered by: (``group:value``, label, with its count)."""
-    return [(f"{g['group']}:{g['value']}", f"{g['label']} ({g['pupils']})") for g in report.get("groups") or ()]
+    """The pupil groups a dashboard can be filtered by: (``group:value``, label with its count).
+    Groups too small to show (suppressed) cannot be chosen either."""
+    return [(f"{g['group']}:{g['value']}", f"{g['label']} ({g['pupils']})") for g in report.get("groups") or ()
+            if not g.get("suppressed")]
 
 
 def _pupil_choice(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,8 +158,13 @@ def _comparison(cmp_: Mapping[str, Any] | None) -> dict[str, Any]:
             "significance_words": SIGNIFICANCE_WORDS.get(sig or "", NOT_SIGNIFICANT) if cmp_ else None}
 
 
-def shape(report: Mapping[str, Any]) -> dict[str, Any]:
-    """A report (stored or what-if, with comparisons) as rows ready to show and export."""
+def shape(report: Mapping[str, Any], *, pupils_only: bool = False) -> dict[str, Any]:
+    """A report (stored or what-if, with comparisons) as rows ready to show and export
+    (``pupils_only``: the pupil rows and the round alone, for the pupil list)."""
+    key_stage = report["round"]["key_stage"]
+    if pupils_only:
+        pupils = _ks4_pupils(report) if key_stage == 4 else _ks5_pupils(report) if key_stage == 5 else []
+        return {"round": dict(report["round"]), "key_stage": key_stage, "pupils": pupils}
     comparisons = report.get("comparisons") or {}
     all_schools, national = comparisons.get("all_schools") or {}, comparisons.get("national") or {}
     indicators = {row["key"]: row for row in report.get("indicators") or ()}

@@ -35,11 +35,12 @@ def fmt(value, decimals: int = 1, percent: bool = False) -> str:
     return f"{float(value):,.{decimals}f}" + ("%" if percent else "")
 
 
-def _page(request: Request, principal, shown: dict, status: int = 200):
+def _page(request: Request, principal, shown: dict, status: int = 200, page: str = "overview"):
     dfe = shown["school"]["dfe"]
     stage = {4: "Key stage 4", 5: "Key stage 5 (A level)"}.get(shown["key_stage"], f"Key stage {shown['key_stage']}")
     school = None if principal.is_operator else shown["school"]
-    return render(request, "reports_dashboard.html", status=status,
+    return render(request, "reports_pupils.html" if page == "pupils" else "reports_dashboard.html", status=status,
+                  page=page,
                   title=f"{stage} results {shown['round']['year']}: {shown['school']['name']}", stage=stage,
                   school=school, nav=f"/school/{dfe}/reports" if school else "/operator/schools", d=shown, charts=charts, fmt=fmt,
                   base_url=f"/reports/{dfe}/{shown['round']['id']}", excluded=set(shown["excluded"]))
@@ -72,6 +73,25 @@ def what_if(request: Request, dfe: str, round_id: str, exclude: list[str] = Form
     shown = reports.dashboard(service(request), actor, dfe, round_id, group=group or None,
                               exclude=exclude[: reports.MAX_EXCLUDED])
     return _page(request, principal, shown)
+
+
+@router.get("/reports/{dfe}/{round_id}/pupils")
+def pupils(request: Request, dfe: str, round_id: str, group: str = ""):
+    """Every pupil with their slots and flags, and the "what if" form (tick pupils to leave out)."""
+    principal, actor = _actor(request)
+    shown = reports.dashboard(service(request), actor, dfe, round_id, group=group or None, recompute=False)
+    return _page(request, principal, shown, page="pupils")
+
+
+@router.post("/reports/{dfe}/{round_id}/pupils")
+def pupils_again(request: Request, dfe: str, round_id: str, exclude: list[str] = Form([]), group: str = Form(""),
+                 csrf_token: str = Form("")):
+    """The pupil list with the pupils already left out still ticked ("Choose other pupils")."""
+    principal, actor = _actor(request)
+    check_csrf(request, csrf_token)
+    shown = reports.dashboard(service(request), actor, dfe, round_id, group=group or None,
+                              exclude=exclude[: reports.MAX_EXCLUDED], recompute=False)
+    return _page(request, principal, shown, page="pupils")
 
 
 @router.get("/reports/{dfe}/{round_id}/summary.pdf")
