@@ -62,7 +62,7 @@ def _report(service, school_dfe: str, round_id: str, exclude: Iterable[str] = ()
     except analysis.ReportNotFound:
         raise Refused(f"There are no reports for round {round_id} yet. They are made after the round's deadline "
                       "from each school's confirmed results; if your school confirmed results and the date for "
-                      "reports has passed, contact the service desk.", code="not-found") from None
+                      "reports has passed, contact the service desk.", code="not-available") from None
 
 
 def available(service, actor, school_dfe: str) -> list[dict[str, Any]]:
