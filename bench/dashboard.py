@@ -13,7 +13,7 @@ as a member of one school, then times, with keep-alive clients:
   groups and every pupil with slots and flags);
 - GET of the dashboard filtered to one pupil group (a recompute), and the what-if POST with five
   pupils left out;
-- GET of the KS5 dashboard;
+- GET of the KS4 pupil list (every pupil with slots and flags, the what-if form) and the KS5 dashboard;
 - as the baseline of the same run, GET /healthz (HTTP and the middleware alone) and the school
   home page (an ordinary portal page).
 
@@ -185,6 +185,7 @@ def main() -> int:
             "dashboard_ks4_member": summary(timed(member, "GET", f"/reports/{first}/ks4-2020", max(n // 4, 3))),
             "dashboard_ks4_group": summary(timed(member, "GET", f"/reports/{first}/ks4-2020?group=gender:Female",
                                                  max(n // 4, 3))),
+            "pupils_page_ks4": summary(timed(member, "GET", f"/reports/{first}/ks4-2020/pupils", max(n // 4, 3))),
             "dashboard_ks5": summary(timed(member, "GET", f"/reports/{first}/ks5-2021", max(n // 4, 3))),
         }
         page = member.get(f"/reports/{first}/ks4-2020").text

@@ -84,6 +84,22 @@ def available(service, actor, school_dfe: str) -> list[dict[str, Any]]:
             for run in sorted(latest.values(), key=lambda r: (-r.year, r.key_stage)) if run.id in mine]
 
 
+def _stored_result(service, school_dfe: str, round_id: str) -> dict[str, Any]:
+    """The school's stored result of the round's latest analysis, without comparisons."""
+    from ..analysis import service as analysis
+    from ..storage.models_analysis import SchoolAnalysis
+
+    run = analysis.latest_run(service, round_id)
+    row = None
+    if run is not None:
+        with service._session() as s:
+            row = s.exec(select(SchoolAnalysis).where(SchoolAnalysis.run_id == run.id,
+                                                      SchoolAnalysis.school_dfe == school_dfe)).first()
+    if row is None:
+        return _report(service, school_dfe, round_id)  # raises the readers' message
+    return analysis.stored_result(row)
+
+
 # --------------------------------------------------------------------------- the dashboard
 
 
@@ -98,7 +114,10 @@ def dashboard(service, actor, school_dfe: str, round_id: str, *, group: str | No
     ``recompute=False`` is for the pupil list: each pupil's own figures do not change when others
     are left out, so it shows the stored pupils (of the group) with ``excluded`` marked."""
     entry = viewer(service, actor, school_dfe)
-    full = _report(service, school_dfe, round_id)
+    # the stored result alone (no comparisons) when it only serves to pick pupils: the figures shown
+    # then come from the what-if, or are the pupils' own
+    plain = bool(group or exclude) or not recompute
+    full = _stored_result(service, school_dfe, round_id) if plain else _report(service, school_dfe, round_id)
     cohort = [p["upn"] for p in full["pupils"]]
     known = set(cohort)
     excluded = sorted({u for u in exclude if isinstance(u, str) and u in known})
@@ -119,7 +138,10 @@ def dashboard(service, actor, school_dfe: str, round_id: str, *, group: str | No
         if leave_out and len(leave_out) >= len(known):
             raise Refused("Leaving out these pupils leaves no pupil to show: untick some pupils or choose another "
                           "group.", code="bad-request")
-        report = _report(service, school_dfe, round_id, sorted(leave_out)) if leave_out else full
+        if leave_out:
+            report = _report(service, school_dfe, round_id, sorted(leave_out))
+        else:
+            report = full if not plain else _report(service, school_dfe, round_id)
         shaped = shape(report)
     shaped.update(school={"dfe": school_dfe, "name": entry.get("name") or full["school"].get("name") or school_dfe,
                           "permissions": entry.get("permissions") or set()},
@@ -263,7 +285,8 @@ def _ks5_subjects(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         out.append({"subject": row["subject"], "entries": row.get("entries"), "aps_per_entry": row.get("aps_per_entry"),
                     "aps_grade": row.get("aps_grade") or "", "all_schools_aps": aps_all,
                     "all_schools_entries": (cmp_.get("all_schools") or {}).get("entries"), "cumulative": cumulative,
-                    "a_star_b": cumulative[2]["school"], "all_schools_a_star_b": cumulative[2]["all_schools"]})
+                    "a_star_b": cumulative[2]["school"], "all_schools_a_star_b": cumulative[2]["all_schools"],
+                    "has_national": any(c["national"] is not None for c in cumulative)})
     return out
 
 
@@ -277,9 +300,14 @@ def _ks4_pupils(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "english_maths_4": p.get("english_maths_4"), "english_maths_5": p.get("english_maths_5"),
                     "ebacc_entered": p.get("ebacc_entered"), "ebacc_aps": p.get("ebacc_aps"),
                     "progress8": p.get("progress8"), "flags": list(p.get("flags") or ()),
-                    "slots": [{"element": s[0], "subject": s[1], "grade": s[2], "points": s[3]}
+                    "slots": [{"element": s[0], "subject": s[1], "grade": s[2], "points": s[3],
+                               "text": f"{str(s[0]).capitalize()}: {s[1]}, {s[2]} ({_points(s[3])})"}
                               for s in p.get("slots") or () if isinstance(s, (list, tuple)) and len(s) >= 4]})
     return out
+
+
+def _points(value: Any) -> str:
+    return f"{value:,.1f}" if isinstance(value, (int, float)) else "–"
 
 
 def _ks5_pupils(report: Mapping[str, Any]) -> list[dict[str, Any]]:
