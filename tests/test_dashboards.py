@@ -281,7 +281,8 @@ def test_who_may_see_a_schools_reports(world):
         assert response.status_code == 404, path
         assert "Test School" not in response.text
     token = csrf(other.get("/sign-in").text)
-    for path in (f"/reports/{SCHOOL}/{KS4}", f"/reports/{SCHOOL}/{KS4}/results.xlsx", f"/reports/{SCHOOL}/{KS4}/pupils"):
+    for path in (f"/reports/{SCHOOL}/{KS4}", f"/reports/{SCHOOL}/{KS4}/results.xlsx",
+                 f"/reports/{SCHOOL}/{KS4}/pupils"):
         assert other.post(path, data={"csrf_token": token}).status_code == 404, path
     for email in (MEMBER_ONLY, MANAGER, OPERATOR_EMAIL):
         client = sign_in(base, email)

@@ -40,10 +40,10 @@ def _page(request: Request, principal, shown: dict, status: int = 200, page: str
     stage = {4: "Key stage 4", 5: "Key stage 5 (A level)"}.get(shown["key_stage"], f"Key stage {shown['key_stage']}")
     school = None if principal.is_operator else shown["school"]
     return render(request, "reports_pupils.html" if page == "pupils" else "reports_dashboard.html", status=status,
-                  page=page,
-                  title=f"{stage} results {shown['round']['year']}: {shown['school']['name']}", stage=stage,
-                  school=school, nav=f"/school/{dfe}/reports" if school else "/operator/schools", d=shown, charts=charts, fmt=fmt,
-                  base_url=f"/reports/{dfe}/{shown['round']['id']}", excluded=set(shown["excluded"]))
+                  page=page, title=f"{stage} results {shown['round']['year']}: {shown['school']['name']}",
+                  stage=stage, school=school, nav=f"/school/{dfe}/reports" if school else "/operator/schools",
+                  d=shown, charts=charts, fmt=fmt, base_url=f"/reports/{dfe}/{shown['round']['id']}",
+                  excluded=set(shown["excluded"]))
 
 
 @router.get("/school/{dfe}/reports")
