@@ -398,16 +398,20 @@ def school_what_if(service, school_dfe: str, round_id: str, exclude: Iterable[st
 
 
 def analyse_after_collection(round_id: str, collection_id: int, service, *, progress: Progress | None = None,
-                             log_to: logging.Logger | None = None, stopping=None) -> dict[str, Any] | None:
-    """What the daemon runs when a round has been collected (the ``round_collected`` hook with its
-    ``collection_id`` and ``service``): the whole analysis with PDFs. Logged, never raised: the
-    collection stands whatever happens here, and ``frs analyse`` can run it again."""
+                             log_to: logging.Logger | None = None, stopping=None,
+                             workers: int | None = None) -> dict[str, Any] | None:
+    """What runs when a round has been collected (the kernel's ``round_collected`` hook,
+    :mod:`frs.analysis.hooks`): the whole analysis with PDFs. Logged, never raised: the collection
+    stands whatever happens here, and ``frs analyse`` can run it again. ``workers`` defaults to the
+    number of CPUs (at most 4)."""
     logger = log_to or log
     import os
 
+    if workers is None:
+        workers = max(1, min(4, os.cpu_count() or 1))
+    logger.info("analysing collection %s of %s", collection_id, round_id)
     try:
-        summary = analyse(service, collection_id, progress=progress, workers=max(1, min(4, os.cpu_count() or 1)),
-                          stopping=stopping)
+        summary = analyse(service, collection_id, progress=progress, workers=workers, stopping=stopping)
     except AnalysisStopped:
         logger.warning("analysis of collection %s (round %s) stopped; run `frs analyse --round %s`", collection_id,
                        round_id, round_id)
