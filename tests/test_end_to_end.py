@@ -303,3 +303,16 @@ def test_the_daemon_collects_and_analyses_after_the_close(instance):
                          timeout=300)
     assert run.returncode == 0 and "nothing due" in run.stderr
     assert stored(service) == before
+
+
+def test_plugins_lists_the_kernels_analysis_next_to_the_kernel(tmp_path, monkeypatch):
+    config = tmp_path / "frs.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    monkeypatch.setenv("FRS_CONFIG", str(config))
+    code, out, err = frs("plugins", "--json")
+    assert code == 0, err
+    listed = json.loads(out)
+    assert [p["name"] for p in listed[:2]] == ["frs", "frs.analysis"]
+    assert listed[1]["hooks"] == ["round_collected"] and listed[1]["builtin"] and listed[1]["status"] == "enabled"
+    code, out, err = frs("plugins")
+    assert "frs.analysis" in out and "hooks: round_collected" in out
