@@ -316,3 +316,25 @@ def test_plugins_lists_the_kernels_analysis_next_to_the_kernel(tmp_path, monkeyp
     assert listed[1]["hooks"] == ["round_collected"] and listed[1]["builtin"] and listed[1]["status"] == "enabled"
     code, out, err = frs("plugins")
     assert "frs.analysis" in out and "hooks: round_collected" in out
+
+
+def test_a_stop_during_the_analysis_keeps_the_collection_and_the_next_run_analyses(instance):
+    import threading
+
+    from frs.analysis.hooks import analysis_options
+    from frs.analysis.service import latest_run
+    from frs.services import collections
+
+    service = instance["service"]
+    stop = threading.Event()
+    with analysis_options(progress=lambda done, total: stop.set()):  # SIGTERM after the first school
+        first = collections.collect(service, "ks4-2020", stopping=stop)
+    assert first.state == "complete" and not first.existing
+    assert latest_run(service, "ks4-2020") is None  # stopped: nothing half-stored
+    assert [r.id for r in collections.due_rounds(service)] == ["ks4-2020", "ks5-2021"]  # to be told again
+
+    again = collections.collect(service, "ks4-2020")  # the next run (the daemon's next start)
+    assert again.existing and again.id == first.id
+    run = latest_run(service, "ks4-2020")
+    assert run is not None and run.schools == 2
+    assert [r.id for r in collections.due_rounds(service)] == ["ks5-2021"]
