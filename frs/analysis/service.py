@@ -385,12 +385,16 @@ def school_what_if(service, school_dfe: str, round_id: str, exclude: Iterable[st
     national = json.loads(run.national) if run.national else {}
     published = _published(service, run.key_stage, run.year)
     measures = service.kernel.measures(run.key_stage)
+    from ..storage.service import Refused
+
     cohort = None
     try:
         from ..services import collections
 
         cohort = next(iter(collections.iter_cohorts(service, run.collection_id, school_dfe=school_dfe)), None)
     except ImportError:
+        cohort = None
+    except Refused:  # the collection is gone (or never was: analysed from cohorts handed in)
         cohort = None
     if cohort is not None:
         return engine.what_if(cohort, measures, exclude, national, published)

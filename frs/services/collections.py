@@ -31,7 +31,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import clock
@@ -573,8 +573,6 @@ def latest_collection(service, round_id: str) -> CollectionSummary | None:
 
 def count_schools(service, collection_id: int) -> int:
     """How many schools a collection holds (the analysis's progress total)."""
-    from sqlalchemy import func
-
     with service._session() as s:
         return s.execute(select(func.count()).select_from(CollectionSchool)
                          .where(CollectionSchool.collection_id == collection_id)).scalar_one()
