@@ -96,14 +96,15 @@ def _print_measures(data: dict) -> None:
         value = measures.get(key)
         if value is None:
             continue
-        line = f"  {label:<34} {_number(value)}{unit}"
-        mean = (all_schools.get(key) or {}).get("mean")
-        if mean is not None and key not in ("pupils", "entries"):
-            line += f"   all schools {_number(mean)}{unit}"
-        published = (national.get(key) or {}).get("value")
-        if published is not None:
-            line += f"   national {_number(published)}{unit}"
-        click.echo(line)
+        line = f"  {label:<34} {_number(value) + unit:>8}"
+        if key not in ("pupils", "entries"):  # counts: comparing them says nothing
+            mean = (all_schools.get(key) or {}).get("mean")
+            if mean is not None:
+                line += f"   all schools {_number(mean) + unit:>8}"
+            published = (national.get(key) or {}).get("value")
+            if published is not None:
+                line += f"   national {_number(published) + unit:>8}"
+        click.echo(line.rstrip())
 
 
 def _number(value) -> str:
