@@ -20,6 +20,9 @@ from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry,
 
 log = logging.getLogger("frs.kernel")
 KERNEL_PLUGIN = "frs"
+#: the kernel's analysis, told of each collection through ``round_collected`` like any plugin
+ANALYSIS_PLUGIN = "frs.analysis"
+KERNEL_PARTS = (KERNEL_PLUGIN, ANALYSIS_PLUGIN)
 
 
 class UnknownKeyStage(LookupError):
@@ -30,14 +33,18 @@ class Kernel:
     def __init__(self, config: Config | None = None, *, plugins: dict[str, object] | None = None):
         """``plugins`` registers extra plugin objects by name, as if installed (tests, embedding)."""
         from . import core  # the kernel's own pupil columns and rules, loaded like a plugin
+        from .analysis import hooks as analysis_hooks  # the analysis after each collection
 
         self.config = config if config is not None else config_mod.load()
         self.pm = plugins_mod.new_manager()
-        self.pm.register(core, name=KERNEL_PLUGIN)
+        kernel_parts = {KERNEL_PLUGIN: core, ANALYSIS_PLUGIN: analysis_hooks}
+        for name, module in kernel_parts.items():
+            self.pm.register(module, name=name)
         self.plugins = plugins_mod.load(self.pm, self.config.enabled, self.config.strict, plugins)
-        self.plugins[KERNEL_PLUGIN] = plugins_mod.PluginInfo(
-            name=KERNEL_PLUGIN, module="frs.core", distribution="frs", version=__version__, status="enabled",
-            hooks=plugins_mod.hook_names(self.pm, core), builtin=True)
+        for name, module in kernel_parts.items():
+            self.plugins[name] = plugins_mod.PluginInfo(
+                name=name, module=module.__name__, distribution="frs", version=__version__, status="enabled",
+                hooks=plugins_mod.hook_names(self.pm, module), builtin=True)
         self._check_settings_names()
         self._collect()
 
@@ -45,7 +52,7 @@ class Kernel:
         """A settings table for a plugin that is not installed is almost always a typo."""
         for name in self.config.plugin_settings:
             if name not in self.plugins:
-                known = ", ".join(sorted(n for n in self.plugins if n != KERNEL_PLUGIN))
+                known = ", ".join(sorted(n for n in self.plugins if n not in KERNEL_PARTS))
                 raise ConfigError(f"{self.config.path or 'config'}: [plugins.{name}] has settings for a plugin "
                                   f"that is not installed (installed: {known})")
 

@@ -215,6 +215,9 @@ closes = 2020-09-04T17:00:00
     fake.iter_cohorts = lambda service, collection_id, school_dfe=None: iter(
         [c for c in schools if school_dfe in (None, c.school_dfe)])
     monkeypatch.setitem(sys.modules, "frs.services.collections", fake)
+    import frs.services  # `from ..services import collections` finds the package's attribute first
+
+    monkeypatch.setattr(frs.services, "collections", fake, raising=False)
     runner = CliRunner()
     assert runner.invoke(main, ["db", "init"]).exit_code == 0
     return runner, schools, tmp_path

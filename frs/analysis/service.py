@@ -385,6 +385,8 @@ def school_what_if(service, school_dfe: str, round_id: str, exclude: Iterable[st
     national = json.loads(run.national) if run.national else {}
     published = _published(service, run.key_stage, run.year)
     measures = service.kernel.measures(run.key_stage)
+    from ..storage.service import Refused
+
     cohort = None
     try:
         from ..services import collections
@@ -392,22 +394,28 @@ def school_what_if(service, school_dfe: str, round_id: str, exclude: Iterable[st
         cohort = next(iter(collections.iter_cohorts(service, run.collection_id, school_dfe=school_dfe)), None)
     except ImportError:
         cohort = None
+    except Refused:  # the collection is gone (or never was: analysed from cohorts handed in)
+        cohort = None
     if cohort is not None:
         return engine.what_if(cohort, measures, exclude, national, published)
     return engine.what_if_stored(stored_result(row), measures, exclude, national, published)
 
 
 def analyse_after_collection(round_id: str, collection_id: int, service, *, progress: Progress | None = None,
-                             log_to: logging.Logger | None = None, stopping=None) -> dict[str, Any] | None:
-    """What the daemon runs when a round has been collected (the ``round_collected`` hook with its
-    ``collection_id`` and ``service``): the whole analysis with PDFs. Logged, never raised: the
-    collection stands whatever happens here, and ``frs analyse`` can run it again."""
+                             log_to: logging.Logger | None = None, stopping=None,
+                             workers: int | None = None) -> dict[str, Any] | None:
+    """What runs when a round has been collected (the kernel's ``round_collected`` hook,
+    :mod:`frs.analysis.hooks`): the whole analysis with PDFs. Logged, never raised: the collection
+    stands whatever happens here, and ``frs analyse`` can run it again. ``workers`` defaults to the
+    number of CPUs (at most 4)."""
     logger = log_to or log
     import os
 
+    if workers is None:
+        workers = max(1, min(4, os.cpu_count() or 1))
+    logger.info("analysing collection %s of %s", collection_id, round_id)
     try:
-        summary = analyse(service, collection_id, progress=progress, workers=max(1, min(4, os.cpu_count() or 1)),
-                          stopping=stopping)
+        summary = analyse(service, collection_id, progress=progress, workers=workers, stopping=stopping)
     except AnalysisStopped:
         logger.warning("analysis of collection %s (round %s) stopped; run `frs analyse --round %s`", collection_id,
                        round_id, round_id)

@@ -91,9 +91,9 @@ def analyse_command(app: App, round_id: str, collection_id: int | None, no_pdf: 
         fail("this installation has no collection module (frs.services.collections): collect the round first", 2)
     if collection_id is None:
         found = collections.latest_collection(service, rnd.id)
-        if found is None:
-            fail(f"round {rnd.id} has not been collected yet: run the collection first (the daemon does at the "
-                 "deadline)")
+        if found is None or getattr(found, "state", "complete") != "complete":
+            fail(f"round {rnd.id} has not been collected yet: run `frs collect --round {rnd.id}` after it closes "
+                 "(the daemon does at the deadline)")
         collection_id = found if isinstance(found, int) else getattr(found, "id")
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     state = {"bar": None}

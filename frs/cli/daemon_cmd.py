@@ -53,27 +53,44 @@ def daemon(app: App, once: bool, log_json: bool, lease_seconds: float, tick_seco
 def collect_cmd(app: App, round_id: str, as_json: bool):
     """Collect a closed round by hand: every school's current confirmed uploads.
 
-    Run again, it changes nothing and reports the collection that exists. The daemon does the
-    same at each round's close.
+    Then the collection is analysed (measures, comparisons and each school's PDF summary; see
+    `frs report`). Run again, it changes nothing and reports the collection that exists. The daemon
+    does the same at each round's close.
     """
+    from ..analysis.hooks import analysis_options
     from ..services.collections import CollectionStopped, collect
 
     service = _service(app)
-    bar = None
+    bars: dict[str, object] = {}
 
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label=f"Collecting {round_id}", file=sys.stderr, show_pos=True)
-            bar.__enter__()
-        bar.update(done - bar.pos)
+    def progress_of(label: str):
+        def progress(done: int, total: int) -> None:
+            bar = bars.get(label)
+            if bar is None or bar.length != total:
+                if bar is not None:
+                    bar.__exit__(None, None, None)
+                for other in [k for k in bars if k != label]:  # the collection's bar ends as the analysis starts
+                    bars.pop(other).__exit__(None, None, None)
+                bar = bars[label] = click.progressbar(length=total, label=f"{label} {round_id}", file=sys.stderr,
+                                                      show_pos=True)
+                bar.__enter__()
+            bar.update(done - bar.pos)
+        return progress
 
     try:
-        summary = collect(service, round_id, progress=progress)
+        # the analysis runs once the collection is committed (frs.analysis.hooks), with its own bar
+        with analysis_options(progress=progress_of("Analysing")):
+            summary = collect(service, round_id, progress=progress_of("Collecting"))
     except (KeyboardInterrupt, CollectionStopped):
+        from ..services.collections import latest_collection
+
+        found = latest_collection(service, round_id)
+        if found is not None and found.state == "complete":  # stopped during the analysis
+            fail(f"Round {round_id} was collected, but its analysis was interrupted; the earlier results are "
+                 f"unchanged. Run `frs analyse --round {round_id}`.", 1)
         fail(f"Collection of {round_id} was interrupted and rolled back; nothing was kept. Run it again.", 1)
     finally:
-        if bar is not None:
+        for bar in bars.values():
             bar.__exit__(None, None, None)
     if as_json:
         echo_json(summary.to_dict())

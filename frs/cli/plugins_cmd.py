@@ -16,7 +16,9 @@ def plugins_command(app, as_json: bool) -> None:
     Status is "enabled", "disabled" (installed but not in plugins.enabled or FRS_LOAD_PLUGINS;
     never imported) or "failed" (with the reason). The kernel itself is listed as "frs".
     """
-    infos = sorted(app.kernel.plugins.values(), key=lambda i: (i.name != "frs", i.name))
+    # the kernel ("frs") first, then its built-in parts ("frs.analysis"), then the plugins
+    infos = sorted(app.kernel.plugins.values(),
+                   key=lambda i: (i.name != "frs", not i.name.startswith("frs."), i.name))
     if as_json:
         echo_json([i.to_dict() for i in infos])
         return

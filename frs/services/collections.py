@@ -31,7 +31,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import clock
@@ -151,7 +151,7 @@ def collect(service, round_id: str, *, progress: Callable[[int, int], None] | No
     who = daemon_id or operator_id()
     _waiting_for_writers(lambda: _claim(service, rnd, who), rnd, stopping)
     summary = _waiting_for_writers(lambda: _complete(service, rnd, who, progress, stopping), rnd, stopping)
-    _notify(service, summary)
+    _notify(service, summary, stopping)
     return summary
 
 
@@ -531,17 +531,26 @@ def _birth_date(day: Any, month: Any, year: Any) -> dt.date | None:
 # --------------------------------------------------------------------------- after collection
 
 
-def _notify(service, summary: CollectionSummary) -> None:
+def _notify(service, summary: CollectionSummary, stopping: threading.Event | None = None) -> None:
     """Tell the plugins (each on its own: one's failure never stops the others), then record that
-    they were told, so a crash between the commit and here is caught up by the next run."""
+    they were told, so a crash between the commit and here is caught up by the next run. The
+    kernel's analysis (:mod:`frs.analysis.hooks`) is told too and sees ``stopping``: when a stop
+    was asked for meanwhile, nothing is recorded, so the next run tells them (and analyses) again."""
     with service._session() as s:
         row = s.get(Collection, summary.id)
         if row is None or row.state != COMPLETE or row.notified is not None:
             return
         upload_ids = list(s.execute(select(CollectedUpload.upload_id).where(
             CollectedUpload.collection_id == summary.id).order_by(CollectedUpload.upload_id)).scalars())
-    service.kernel.notify("round_collected", round_id=summary.round_id, upload_ids=upload_ids,
-                          collection_id=summary.id, service=service)
+    from ..analysis.hooks import analysis_options
+
+    with analysis_options(stopping=stopping):
+        service.kernel.notify("round_collected", round_id=summary.round_id, upload_ids=upload_ids,
+                              collection_id=summary.id, service=service)
+    if stopping is not None and stopping.is_set():
+        log.info("round %s: stopped while the plugins were told; they are told again on the next run",
+                 summary.round_id)
+        return
     with service._session(write=True) as s:
         s.execute(update(Collection).where(Collection.id == summary.id).values(notified=utcnow()))
         s.commit()
@@ -560,6 +569,20 @@ def latest_collection(service, round_id: str) -> CollectionSummary | None:
     with service._session() as s:
         row = s.execute(select(Collection).where(Collection.round_id == round_id)).scalar_one_or_none()
         return CollectionSummary.of(row) if row else None
+
+
+def count_schools(service, collection_id: int) -> int:
+    """How many schools a collection holds (the analysis's progress total)."""
+    with service._session() as s:
+        return s.execute(select(func.count()).select_from(CollectionSchool)
+                         .where(CollectionSchool.collection_id == collection_id)).scalar_one()
+
+
+def collection_key_stage(service, collection_id: int) -> int | None:
+    """The key stage number of a complete collection; None when there is no such collection."""
+    with service._session() as s:
+        row = s.get(Collection, collection_id)
+        return row.key_stage if row is not None and row.state == COMPLETE else None
 
 
 def iter_cohorts(service, collection_id: int, *, school_dfe: str | None = None) -> Iterator[SchoolCohort]:
