@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .connectors import PupilSource, School
     from .issues import Report
     from .keystage import KeyStage
-    from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry, RuleRegistry,
+    from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry, PartnerRegistry, RuleRegistry,
                            SourceRegistry)
 
 hookspec = pluggy.HookspecMarker("frs")
@@ -114,11 +114,25 @@ def select_pupil_source(school: "School", keystage: "KeyStage",
 
 
 @hookspec
-def register_jobs(registry: "JobRegistry") -> None:
+def register_partners(registry: "PartnerRegistry", settings: dict[str, Any]) -> None:
+    """Contribute Data Exchange partners: the MIS integrators a school can authorise.
+
+    Args:
+        registry: call ``registry.add(partner)`` with a :class:`frs.partners.Partner`. Its
+            ``name`` is what ``frs dx connect --partner`` takes, unique across plugins.
+        settings: this plugin's ``[plugins.<name>]`` table from config (may be empty).
+
+    Since: 2.
+    """
+
+
+@hookspec
+def register_jobs(registry: "JobRegistry", settings: dict[str, Any]) -> None:
     """Contribute scheduled work (e.g. nightly MIS pulls). The kernel owns the scheduler.
 
     Args:
         registry: call ``registry.add(name, func, trigger=..., **trigger_args)``.
+        settings: this plugin's ``[plugins.<name>]`` table from config (since 2).
 
     Since: 1.
     """
