@@ -215,8 +215,9 @@ class FakeServer:
                     self.send_header("Content-Length", str(len(data)))
                     for k, v in headers.items():
                         self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
+                    # headers and body in one write: two small writes meet the client's delayed ACK
+                    self._headers_buffer.extend([b"\r\n", data])
+                    self.flush_headers()
                 except OSError:
                     pass
 
