@@ -43,6 +43,8 @@ NOT_CONNECTED, CONNECTED, ENABLED = "not connected", "connected", "enabled"
 SOURCE = "data_exchange"
 _MIS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 Progress = Callable[[int, int], None]
+DEAD_PULL = ("the process running this pull stopped before it finished (killed or crashed); the list held before "
+             "was kept")
 
 
 @dataclass
@@ -121,9 +123,9 @@ class DataExchange:
         """Link the school to ``partner`` (not yet enabled). ``mis_id`` is the school's id at the
         partner; the partner's default (e.g. the DfE number for Xporter) when not given."""
         found = self._partner(partner)
+        who = self._require_setup(actor, school_dfe, "dx-connect")
         with self._session(write=True) as s:
             school = self._school(s, school_dfe)
-            who = self._require_setup(s, actor, school, "dx-connect")
             mis_id = (mis_id or "").strip() or found.default_mis_id(_info(school))
             if not mis_id:
                 raise Refused(f"{found.title} needs the school's id there ({found.mis_id_help}): "
@@ -153,9 +155,9 @@ class DataExchange:
 
     def _set_enabled(self, actor: Any, school_dfe: str, enabled: bool) -> DxStatus:
         action = "dx-enable" if enabled else "dx-disable"
+        who = self._require_setup(actor, school_dfe, action)
         with self._session(write=True) as s:
             school = self._school(s, school_dfe)
-            who = self._require_setup(s, actor, school, action)
             conn = self._connection(s, school)
             if conn is None:
                 raise Refused(f"{school.name} ({school.dfe}) has no Data Exchange connection: connect it first "
@@ -354,8 +356,7 @@ class DataExchange:
         for record in s.exec(select(DxPull).where(DxPull.school_id == school.id, DxPull.outcome == RUNNING)).all():
             if _is_dead(record):
                 record.outcome, record.finished_at = INTERRUPTED, clock.now()
-                record.reason = ("the process running this pull stopped before it finished (killed or crashed); "
-                                 "the list held before was kept")
+                record.reason = DEAD_PULL
                 s.add(record)
         s.flush()
 
@@ -373,8 +374,7 @@ class DataExchange:
         last_ok = self._last_completed(s, school.id)
         latest = s.exec(select(DxPull).where(DxPull.school_id == school.id).order_by(DxPull.id.desc())).first()
         if latest is not None and latest.outcome == RUNNING and _is_dead(latest):
-            latest.outcome, latest.reason = INTERRUPTED, ("the process running this pull stopped before it "
-                                                          "finished; the list held before was kept")
+            latest.outcome, latest.reason = INTERRUPTED, DEAD_PULL
         status.last_pull = last_ok.finished_at if last_ok else None
         if latest is not None:
             status.last_attempt, status.last_outcome = latest.started_at, latest.outcome
@@ -416,19 +416,26 @@ class DataExchange:
         if not self.service._permissions(s, user, school):
             raise Refused(f"{user.email} has no permission at {school.name} ({school.dfe}).", code="forbidden")
 
-    def _require_setup(self, s: Session, actor: Any, school: School, action: str) -> str:
+    def _require_setup(self, actor: Any, school_dfe: str, action: str) -> str:
+        """The acting user's email if they hold Setup at the school ("operator" for the operator);
+        a refusal is audited (in its own transaction, after the check's session has closed)."""
         if actor is None or actor is OPERATOR:
+            with self._session() as s:
+                self._school(s, school_dfe)
             return "operator"
-        try:
-            user = self.service._user(s, actor)
-            if SETUP not in self.service._permissions(s, user, school):
-                raise Refused(f"{user.email} does not have Setup permission at {school.name} ({school.dfe}), "
-                              "which connecting and enabling Data Exchange needs. Ask your school's administrator "
-                              "of the service for it.", code="forbidden")
-        except Refused as exc:
-            self._audit_refusal(actor, school, action, exc.reason)
-            raise
-        return user.email
+        with self._session() as s:
+            school = self._school(s, school_dfe)
+            try:
+                user = self.service._user(s, actor)
+                if SETUP not in self.service._permissions(s, user, school):
+                    raise Refused(f"{user.email} does not have Setup permission at {school.name} ({school.dfe}), "
+                                  "which connecting and enabling Data Exchange needs. Ask your school's "
+                                  "administrator of the service for it.", code="forbidden")
+                return user.email
+            except Refused as exc:
+                refusal = exc
+        self._audit_refusal(actor, school, action, refusal.reason)
+        raise refusal
 
     def _audit(self, s: Session, who: str, school: School, action: str, reason: str | None) -> None:
         s.add(AuditEvent(at=clock.now(), actor=who, school_dfe=school.dfe, action=action, outcome="ok",
