@@ -140,6 +140,8 @@ class Cohort:
 
     def describe(self) -> str:
         """One line for people: which source filled the template and when that list was taken."""
+        if not self.pupils and self.taken_at is None:
+            return f"no pupils: {self.origin or self.source}"
         text = f"{len(self.pupils)} pupil{'s' if len(self.pupils) != 1 else ''} from {self.origin or self.source}"
         if self.taken_at is not None:
             from .config import LONDON

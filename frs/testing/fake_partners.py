@@ -90,6 +90,7 @@ class FakeServer:
         self.pages_served = 0
         self.log: list[tuple[str, str]] = []  # (method, path) of every request
         self.killed = False
+        self.page_delay = 0.0  # seconds every data request waits (to watch, or interrupt, a pull)
         handler = self._handler_class()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
@@ -179,6 +180,8 @@ class FakeServer:
                 status, payload, headers = 200, None, {}
                 if server.is_data_request(method, parts.path):
                     server.data_requests += 1
+                    if server.page_delay:
+                        time.sleep(server.page_delay)
                     fault = server._take_fault()
                     if fault is not None:
                         kind = fault["kind"]

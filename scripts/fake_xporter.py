@@ -1,0 +1,61 @@
+"""A fake Groupcall Xporter on Demand on loopback, for trying Data Exchange without a real MIS.
+
+It serves the STS token call and the Students endpoint in the shape of the recorded Xporter
+replies (frs/testing/data/), for the recorded school (estab 3281101: no UPN consent scope, so
+every pupil is reported) and for the demo schools you name, whose pupils have UPNs:
+
+    .venv/bin/python scripts/fake_xporter.py --port 8765 --school 8014000:25 --exam-year 2020
+
+It prints the [plugins.xporter] settings and the two environment variables to use. Stop it
+with Ctrl-C (doing that during a pull shows a pull that fails and keeps the list held before).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from frs.connectors import dfe_number
+from frs.testing.fake_partners import FakeXporter, recorded_xporter_students
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--school", action="append", default=[], metavar="DFE[:COUNT]",
+                        help="a demo school and how many Year 11 pupils it has (default 20); repeatable")
+    parser.add_argument("--exam-year", type=int, default=2020, help="the summer the Year 11 pupils sit exams")
+    parser.add_argument("--relying-party", default="frs-demo")
+    parser.add_argument("--password", default="demo-password")
+    parser.add_argument("--page-delay", type=float, default=0.0,
+                        help="seconds each page takes, so a pull can be watched or interrupted")
+    args = parser.parse_args(argv)
+    server = FakeXporter(args.port, relying_party=args.relying_party, password=args.password)
+    server.page_delay = args.page_delay
+    server.add_school("3281101", recorded_xporter_students())
+    for item in args.school:
+        dfe, _, count = item.partition(":")
+        if dfe_number(dfe) is None or (count and not count.isdigit()):
+            parser.error(f"--school {item!r}: give a 7-digit DfE number, optionally :COUNT")
+        dfe = dfe_number(dfe)
+        server.add_school(dfe, server.demo_students(dfe, int(count or 20), nc_year=11, exam_year=args.exam_year)
+                          + server.demo_students(dfe, 5, nc_year=10, exam_year=args.exam_year, first_serial=500))
+    server.start()
+    print(f"fake Xporter on {server.url} (schools: {', '.join(server.schools)})\n")
+    print("[plugins.xporter]")
+    print(f'token_url = "{server.url}{server.TOKEN_PATH}"')
+    print(f'api_url = "{server.url}{server.API_PATH}"')
+    print('relying_party = { env = "FRS_XPORTER_RELYING_PARTY" }')
+    print('password = { env = "FRS_XPORTER_PASSWORD" }\n')
+    print(f"export FRS_XPORTER_RELYING_PARTY={args.relying_party} FRS_XPORTER_PASSWORD={args.password}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
