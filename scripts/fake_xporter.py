@@ -15,9 +15,41 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from frs.connectors import dfe_number
 from frs.testing.fake_partners import FakeXporter, recorded_xporter_students
+
+
+CONFIG = """# written by scripts/fake_xporter.py: Data Exchange against a fake Xporter on loopback
+[service]
+home = "{home}"
+
+[plugins]
+enabled = ["blank", "ks4_gcse", "ks4_nongcse", "ks5_alevel", "data_exchange", "xporter", "census"]
+
+[plugins.data_exchange]
+schedule = "0 2 * * *"
+
+[plugins.xporter]
+token_url = "{url}{token}"
+api_url = "{url}{api}"
+relying_party = {{ env = "FRS_XPORTER_RELYING_PARTY" }}
+password = {{ env = "FRS_XPORTER_PASSWORD" }}
+page_size = 10
+backoff_base = 0.5
+retries = 2
+
+[plugins.census]
+folder = "{census}"
+
+[[rounds]]
+id = "ks4-2020"
+key_stage = 4
+year = 2020
+opens = 2020-08-18T00:00:00
+closes = 2020-09-04T17:00:00
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password", default="demo-password")
     parser.add_argument("--page-delay", type=float, default=0.0,
                         help="seconds each page takes, so a pull can be watched or interrupted")
+    parser.add_argument("--write-config", metavar="FILE",
+                        help="also write a config file for trying it: this server, a census folder, the KS4 2020 "
+                             "round, and a database under ./instance-dx")
+    parser.add_argument("--census-folder", default="instance-dx/census", help="census folder for --write-config")
     args = parser.parse_args(argv)
     server = FakeXporter(args.port, relying_party=args.relying_party, password=args.password)
     server.page_delay = args.page_delay
@@ -49,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     print('relying_party = { env = "FRS_XPORTER_RELYING_PARTY" }')
     print('password = { env = "FRS_XPORTER_PASSWORD" }\n')
     print(f"export FRS_XPORTER_RELYING_PARTY={args.relying_party} FRS_XPORTER_PASSWORD={args.password}", flush=True)
+    if args.write_config:
+        with open(args.write_config, "w", encoding="utf-8") as handle:
+            handle.write(CONFIG.format(url=server.url, token=server.TOKEN_PATH, api=server.API_PATH,
+                                       census=Path(args.census_folder).resolve(), home=Path("instance-dx").resolve()))
+        print(f"\nwrote {args.write_config}: export FRS_CONFIG={Path(args.write_config).resolve()}", flush=True)
     try:
         while True:
             time.sleep(3600)

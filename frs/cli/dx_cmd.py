@@ -150,8 +150,8 @@ def pull(app, schools, all_schools, as_json):
             d = s.to_dict()
             head = f"{d['school']} {d['school_name']}".strip()
             click.echo(f"{head}: {d['outcome']} ({d['source']}, partner {d['partner']}, {d['mode']} pull)")
-            click.echo(f"  pupils: {d['pupils']} ({_years(d['by_year'])}); pages {d['pages']}, "
-                       f"retries {d['retries']}, {d['duration']} s")
+            held = f"pupils: {d['pupils']} ({_years(d['by_year'])}); " if s.ok else ""
+            click.echo(f"  {held}pages {d['pages']}, retries {d['retries']}, {d['duration']} s")
             if d["reason"]:
                 click.echo(f"  why: {d['reason']}")
             if d["rejected"]:
