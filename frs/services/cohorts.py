@@ -21,7 +21,7 @@ from ..issues import CONTROL_CODES
 
 _CONTROL = frozenset(chr(c) for c in CONTROL_CODES) | {"\t", "\n", "\r"}
 MAX_NAME = 100
-OLDEST_PUPIL_YEARS = 25
+OLDEST_PUPIL_YEARS = 30  # a rehearsal of an old round still reads its pupils
 
 # why a pupil was not taken (stable keys; the message says it for people)
 NO_UPN = "no-upn"
@@ -51,6 +51,15 @@ def admit(records: Iterable[Any], *, today: dt.date | None = None) -> Admission:
             out.rejected.append(problem)
         else:
             kept.append(pupil)
+    out.pupils, duplicates = split_duplicates(kept)
+    out.rejected += duplicates
+    return out
+
+
+def split_duplicates(pupils: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(pupils whose UPN no other pupil has, a rejection for each of the others)."""
+    kept: list[dict[str, Any]] = pupils
+    out = Admission()
     by_upn: dict[str, list[dict[str, Any]]] = {}
     for pupil in kept:
         by_upn.setdefault(pupil["upn"], []).append(pupil)
@@ -63,7 +72,7 @@ def admit(records: Iterable[Any], *, today: dt.date | None = None) -> Admission:
                                            "the MIS"))
         else:
             out.pupils.append(pupil)
-    return out
+    return out.pupils, out.rejected
 
 
 def _rejection(mis_id: Any, name: str, code: str, reason: str) -> dict[str, Any]:
@@ -90,7 +99,7 @@ def _admit_one(record: Any, today: dt.date) -> tuple[dict[str, Any] | None, dict
     if not raw_upn:
         return None, _rejection(mis_id, name, NO_UPN, "no UPN (for Xporter: has the school granted the UPN "
                                                       "consent scope?); the school adds it to the template")
-    found = upn_mod.problems(raw_upn)
+    found = [] if upn_mod.valid(raw_upn) else upn_mod.problems(raw_upn)
     if found:
         return None, _rejection(mis_id, name, BAD_UPN, f"UPN {_clean(raw_upn)[:20]!r} fails its check "
                                                        f"({', '.join(found)})")

@@ -35,7 +35,7 @@ from ..storage.models import SETUP, AuditEvent, School
 from ..storage.models_dx import (COMPLETED, FAILED, INTERRUPTED, PARTIAL, RUNNING, CohortPupil, DxConnection,
                                  DxPull)
 from ..storage.service import OPERATOR, Refused, london_iso
-from .cohorts import admit
+from .cohorts import admit, split_duplicates
 
 log = logging.getLogger("frs.data_exchange")
 
@@ -299,44 +299,56 @@ class DataExchange:
     # ------------------------------------------------------------------ internals
 
     def _store(self, school_id: int, pull_id: int, summary: PullSummary, pages: "_Pages") -> None:
+        """Replace the school's cohort with what a completed pull read, in one transaction. A delta
+        pull touches only the pupils that changed; the rest were checked when they were stored."""
         with self._session(write=True) as s:
             self.service._lock_school(s, school_id)
+            admission = admit(pages.pupils, today=clock.today())
+            summary.rejected = admission.rejected
             if pages.delta:
                 held = s.exec(select(CohortPupil).where(CohortPupil.school_id == school_id)).all()
-                merged = {r.mis_id: _as_mis(r) for r in held}
-                for mis_id in pages.deleted:
-                    merged.pop(str(mis_id), None)
-                for pupil in pages.pupils:
-                    merged[str(pupil.mis_id)] = pupil
-                records = list(merged.values())
+                changed = {str(p.mis_id) for p in pages.pupils} | {str(d) for d in pages.deleted}
+                kept = [_as_row(r) for r in held if r.mis_id not in changed]
+                merged, duplicates = split_duplicates(kept + admission.pupils)
+                summary.rejected += duplicates
+                if not merged:
+                    raise PullError("after the changes the partner sent, no pupil would be left; the list held "
+                                    "before was kept (check the school's id and scopes at the partner)", "rejected")
+                stale = changed | {d["mis_id"] for d in duplicates}
+                fresh = [p for p in merged if p["mis_id"] in changed]
+                if stale:
+                    s.execute(sql_delete(CohortPupil).where(CohortPupil.school_id == school_id,
+                                                            CohortPupil.mis_id.in_(sorted(stale))))
+                if fresh:
+                    s.execute(insert(CohortPupil), [{**p, "school_id": school_id, "pull_id": pull_id} for p in fresh])
+                final = merged
             else:
-                records = pages.pupils
-            admission = admit(records, today=clock.today())
-            summary.rejected = admission.rejected
-            if not records:
-                raise PullError("the partner sent no pupils at all; check the school's id at the partner and "
-                                "the consent scopes it granted", "rejected")
-            if not admission.pupils:
-                raise PullError(f"none of the {len(records)} pupils the partner sent could be taken (see the rejected "
-                                "list; e.g. no UPNs when the UPN consent scope is not granted)", "rejected")
-            s.execute(sql_delete(CohortPupil).where(CohortPupil.school_id == school_id))
-            s.execute(insert(CohortPupil), [{**p, "school_id": school_id, "pull_id": pull_id} for p in admission.pupils])
+                if not pages.pupils:
+                    raise PullError("the partner sent no pupils at all; check the school's id at the partner and "
+                                    "the consent scopes it granted", "rejected")
+                if not admission.pupils:
+                    raise PullError(f"none of the {len(pages.pupils)} pupils the partner sent could be taken (see the "
+                                    "rejected list; e.g. no UPNs when the UPN consent scope is not granted)", "rejected")
+                s.execute(sql_delete(CohortPupil).where(CohortPupil.school_id == school_id))
+                s.execute(insert(CohortPupil),
+                          [{**p, "school_id": school_id, "pull_id": pull_id} for p in admission.pupils])
+                final = admission.pupils
             by_year: dict[str, int] = {}
-            for p in admission.pupils:
+            for p in final:
                 key = str(p["nc_year"]) if p["nc_year"] is not None else "other"
                 by_year[key] = by_year.get(key, 0) + 1
             now = clock.now()
             record = s.get(DxPull, pull_id)
             record.outcome, record.finished_at, record.reason = COMPLETED, now, None
-            record.mode, record.pupils, record.by_year, record.rejected = summary.mode, len(admission.pupils), \
-                _sorted_years(by_year), admission.rejected
+            record.mode, record.pupils, record.by_year, record.rejected = summary.mode, len(final), \
+                _sorted_years(by_year), summary.rejected
             record.pages, record.requests, record.retries = pages.count, pages.requests, pages.retries
             s.add(record)
             conn = s.exec(select(DxConnection).where(DxConnection.school_id == school_id)).one()
             conn.delta_token = pages.next_delta_token
             s.add(conn)
             s.commit()
-        summary.outcome, summary.pupils, summary.by_year, summary.pulled_at = COMPLETED, len(admission.pupils), \
+        summary.outcome, summary.pupils, summary.by_year, summary.pulled_at = COMPLETED, len(final), \
             _sorted_years(by_year), now
 
     def _finish(self, pull_id: int, summary: PullSummary, outcome: str, reason: str, reader: "_Reader | None") -> None:
@@ -500,10 +512,10 @@ class _Reader:
 # --------------------------------------------------------------------------- helpers
 
 
-def _as_mis(row: CohortPupil) -> MisPupil:
-    return MisPupil(mis_id=row.mis_id, upn=row.upn, forename=row.forename, surname=row.surname,
-                    date_of_birth=row.date_of_birth, gender=row.gender, nc_year=row.nc_year,
-                    characteristics=dict(row.characteristics))
+def _as_row(row: CohortPupil) -> dict[str, Any]:
+    return {"mis_id": row.mis_id, "upn": row.upn, "forename": row.forename, "surname": row.surname,
+            "date_of_birth": row.date_of_birth, "gender": row.gender, "nc_year": row.nc_year,
+            "characteristics": dict(row.characteristics)}
 
 
 def _sorted_years(by_year: dict[str, int]) -> dict[str, int]:

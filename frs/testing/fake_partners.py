@@ -66,7 +66,7 @@ def kit_pupils(dfe: str, count: int, *, nc_year: int = 11, exam_year: int | None
     for i in range(count):
         serial = first_serial + i
         out.append(KitPupil(
-            mis_id=str(5000 + serial), upn=upn_mod.make(la, dfe[3:], exam_year - 11, serial % 1000),
+            mis_id=str(5000 + serial), upn=upn_mod.make(la, dfe[3:], exam_year - 11 + serial // 1000, serial % 1000),
             forename=FIRST_NAMES[serial % len(FIRST_NAMES)], surname=SURNAMES[(serial * 7) % len(SURNAMES)],
             date_of_birth=born_for(nc_year, exam_year, serial).isoformat(), gender="MF"[serial % 2],
             nc_year=nc_year))
@@ -151,15 +151,17 @@ class FakeServer:
         return None
 
     def _kill(self, request) -> None:
-        """Die like a crashed server: drop this connection unanswered and stop listening."""
-        try:
-            request.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        """Die like a crashed server: stop listening first (so a retry finds nothing there), then
+        drop this connection unanswered. Handlers run in their own threads, so the serving loop
+        can be stopped from here."""
         self.killed = True
-        threading.Thread(target=self.httpd.shutdown, daemon=True).start()
+        self.httpd.shutdown()
         try:
             self.httpd.socket.close()
+        except OSError:
+            pass
+        try:
+            request.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 
