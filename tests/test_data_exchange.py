@@ -467,3 +467,38 @@ def test_no_secret_in_logs(dx, xporter, caplog):
     text = caplog.text + json.dumps(failed.to_dict())
     for secret in xporter.secrets():
         assert secret not in text
+
+
+def test_wonde_next_link_to_another_host_is_not_followed(db_url, tmp_path):
+    with FakeWonde() as wonde:
+        wonde.add_school("A1", [wonde.student(p) for p in kit_pupils(SCHOOL, 3, exam_year=2020)])
+        original = wonde.handle
+
+        def elsewhere(request, method, path, query, body, fault=None):
+            status, payload, headers = original(request, method, path, query, body, fault)
+            if payload.get("meta", {}).get("pagination", {}).get("next"):
+                payload["meta"]["pagination"]["next"] = "https://collector.example/steal?page=2"
+            return status, payload, headers
+
+        wonde.handle = elsewhere
+        service = make_service(db_url, tmp_path, {"wonde": wonde.settings()})
+        exchange = DataExchange(service)
+        exchange.connect(OPERATOR, SCHOOL, "wonde", "A1")
+        summary = exchange.pull(SCHOOL)
+    assert summary.outcome == "partial" and "collector.example" in summary.reason and summary.pages == 1
+    assert exchange.cohort(SCHOOL)[0] == []
+
+
+def test_characteristics_fall_back_to_the_census_extract(db_url, tmp_path):
+    folder = tmp_path / "census"
+    folder.mkdir()
+    pupils = kit_pupils(OTHER, 2, exam_year=2020)
+    rows = ["LEA,Estab,UPN,Surname,Forename,Middlenames,Sex,DOB,NCyearActual,EnrolStatus,FSMeligible,Language,"
+            "SENProvision"] + [f"801,4001,{p.upn},{p.surname},{p.forename},,{p.gender},"
+                               f"{'/'.join(reversed(p.date_of_birth.split('-')))},11,C,1,ENG,E" for p in pupils]
+    (folder / "c.csv").write_text("\n".join(rows) + "\n")
+    service = make_service(db_url, tmp_path, {"census": {"folder": str(folder)}})
+    chars = cohorts.characteristics(service, OTHER)
+    assert chars == {p.upn: {"disadvantaged": True, "sen": "E", "eal": False} for p in pupils}
+    assert cohorts.characteristics(service, SCHOOL) == {}
+    service.engine.dispose()
