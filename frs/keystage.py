@@ -33,6 +33,9 @@ def cell_text(value: Any) -> str:
 
 # --------------------------------------------------------------------------- value sets
 
+#: the longest formula Excel accepts in a data validation rule
+EXCEL_VALIDATION_LIMIT = 255
+
 
 class ValueSet:
     """What a column accepts. Subclass for anything that is not a list of codes.
@@ -100,19 +103,23 @@ class ValueSet:
 class Choices(ValueSet):
     """A closed list of result codes, matched case-insensitively.
 
-    ``hints`` maps typed near-misses (upper-case) to the code to use instead, e.g. ``{"A*": "*"}``.
-    ``aliases`` maps accepted alternative spellings to their code; they are normalised silently.
+    ``hints`` maps typed near-misses (upper-case) to the code to use instead, e.g. ``{"A+": "*"}``.
+    ``aliases`` maps accepted alternative spellings to their code; they are normalised silently
+    (``{"A*": "*"}``: boards print A* where DfE data writes ``*``).
     ``advice`` maps typed values (upper-case) that no single code replaces to a sentence saying
     what to do instead (``{"X": "leave the cell blank when there is no result."}``).
+    ``marks`` lists characters a board may print after a grade without changing it: ``"#"``, the
+    partial-absence mark, so ``5#`` is stored as ``5``.
     """
 
     def __init__(self, values: Sequence[str], hints: Mapping[str, str] | None = None,
                  aliases: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
-                 advice: Mapping[str, str] | None = None):
+                 advice: Mapping[str, str] | None = None, marks: str = ""):
         self.values = tuple(values)
         self.hints = {k.upper(): v for k, v in (hints or {}).items()}
         self.advices = {k.upper(): v for k, v in (advice or {}).items()}
         self.aliases = {k.upper(): v for k, v in (aliases or {}).items()}
+        self.marks = marks
         #: what each code means, for the guidance sheet (``*2`` -> "Level 2 Distinction*")
         self.labels = dict(labels or {})
         self._lookup: dict[str, str] = {v.upper(): v for v in self.values}
@@ -136,18 +143,57 @@ class Choices(ValueSet):
     def describe(self) -> str:
         return ", ".join(self.values)
 
-    def normalise(self, value: Any) -> str | None:
-        return self._lookup.get(cell_text(value).upper())
+    def typed(self, value: Any) -> str:
+        """What is looked up: the text upper-cased, without marks (``5#`` -> ``5``)."""
+        text = cell_text(value).upper()
+        for mark in self.marks:
+            text = text.replace(mark, "").strip()
+        return text
 
-    def dropdown(self) -> list[str]:
+    def normalise(self, value: Any) -> str | None:
+        return self._lookup.get(self.typed(value))
+
+    def dropdown(self) -> list[str] | None:
+        # A list refuses what is not in it, so a set that also takes aliases or marked grades
+        # (A*, 5#, 6-5) has no list: its rule is a formula accepting what the upload accepts.
+        return None if self.aliases or self.marks else list(self.values)
+
+    def examples(self) -> list[Any]:
         return list(self.values)
+
+    def excel_validation(self, cell: str) -> dict[str, Any] | None:
+        if self.dropdown() is not None:
+            return super().excel_validation(cell)
+        # the accepted codes are written into the formula; Excel allows 255 characters, which
+        # the template tests check for every built-in column
+        accepted = ",".join([v.upper() for v in self.values] + self.formula_aliases())
+        typed = self.excel_typed(cell)
+        return {"validate": "custom", "ignore_blank": True,
+                "value": (f'=OR(LEN(TRIM({cell}))=0,AND(ISERROR(FIND(",",{cell})),'
+                          f'ISNUMBER(FIND(","&{typed}&",",",{accepted},"))))')}
+
+    def formula_aliases(self) -> list[str]:
+        """The aliases a sheet formula must list: those :meth:`excel_typed` does not already
+        turn into a code (a Combined Science ``6-5`` loses its dash there)."""
+        return sorted(k for k in self.aliases if self.typed(k) == k and "," not in k and '"' not in k)
+
+    def excel_typed(self, cell: str) -> str:
+        """A formula giving :meth:`typed` of ``cell``."""
+        typed = f"UPPER(TRIM({cell}))"
+        for mark in self.marks:
+            typed = f'TRIM(SUBSTITUTE({typed},"{mark}",""))'
+        return typed
 
     def excel_invalid_formula(self, cell: str, valid_cell: str) -> str:
         # FIND has no wildcards, so "*" is a literal grade; the list in the header row is the
         # single source, so a formula never disagrees with what the school sees above it.
         # a typed comma would match across two codes ("A,B" inside ",A,B,C,"), so it is a mistake
-        return (f'AND(LEN({cell})>0,OR(ISNUMBER(FIND(",",{cell})),ISERROR(FIND(","&UPPER(TRIM({cell}))&",",'
-                f'","&UPPER(SUBSTITUTE({valid_cell}," ",""))&","))))')
+        typed = self.excel_typed(cell)
+        known = f'ISERROR(FIND(","&{typed}&",",","&UPPER(SUBSTITUTE({valid_cell}," ",""))&","))'
+        aliases = self.formula_aliases()
+        if aliases:
+            known = f'AND({known},ISERROR(FIND(","&{typed}&",",",{",".join(aliases)},")))'
+        return f'AND(LEN(TRIM({cell}))>0,OR(ISNUMBER(FIND(",",{cell})),{known}))'
 
 
 # --------------------------------------------------------------------------- columns

@@ -217,31 +217,94 @@ def title_prefix(row: dict[str, str]) -> str:
     return re.split(r" [iI]n ", row["qualification_title"], maxsplit=1)[0]
 
 
-def fill_missing_grades(rows: list[dict[str, str]]) -> dict[str, tuple[dict[str, str], str]]:
-    """A few qualifications are in the DfE list but not in its points file, so have no grade
-    codes. They take the grades and points of the other qualifications of the same awarding
-    body, level and type, when those all agree. Returns {qn: (source row, confidence)}."""
-    filled = {}
-    for row in rows:
-        if row["dfe_grade_codes"]:
+# Qualifications first counted in 2020 are in no DfE points file. When their awarding body
+# grades them on a scale of an earlier qualification of the same body, that scale is named here:
+# QN -> (DfE qualification type, QN of the earlier qualification) in the DfE points file.
+# NCFE CACHE Level 2 Technical Awards are graded A*, A, B, C, D like the NCFE CACHE Level 2 Award
+# in Child Development and Care (600/6644/1), whose DfE 2019 points are A* 7 ... D 4.
+SCALE_FROM = {
+    "60332931": ("VRQ Level 2", "60066441"),  # NCFE CACHE L2 Technical Award in Child Development and Care
+    "60332943": ("VRQ Level 2", "60066441"),  # NCFE CACHE L2 Technical Award in Health and Social Care
+}
+OFFICIAL = "official (2019 points file)"
+
+
+def is_official(row: dict[str, str]) -> bool:
+    """The row's grades and points were read from the DfE points file, not inferred."""
+    return row["points_confidence"].startswith("official") and bool(row["dfe_grade_codes"])
+
+
+def dfe_scales(points_rows: list[dict[str, str]] | None) -> dict[tuple[str, str], dict[str, str]]:
+    """(DfE qualification type, example QN) -> a scale like a reference row's: grade codes, texts,
+    points. The fail grade U (listed once for every type) is left out; the builder adds it."""
+    scales: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for row in points_rows or []:
+        if not row["example_qn"]:
             continue
-        siblings = [r for r in rows if r["dfe_grade_codes"] and title_prefix(r) == title_prefix(row)]
+        scale = scales.setdefault((row["dfe_qualification_type"], row["example_qn"]),
+                                  {"codes": [], "texts": [], "points": []})
+        scale["codes"].append(row["dfe_grade_code"])
+        scale["texts"].append(row["grade_text"])
+        scale["points"].append(f"{row['dfe_grade_code']}={row['points']}")
+    return {key: {"dfe_grade_codes": "|".join(s["codes"]), "grade_texts": "|".join(s["texts"]),
+                  "points": ";".join(s["points"])} for key, s in scales.items()}
+
+
+def scale_key(row: dict[str, str]) -> frozenset[tuple[str, float]]:
+    """A scale's grade codes and points, in any order."""
+    return frozenset((code, float(value)) for code, value in parse_pairs(row["points"]).items())
+
+
+def infer_scales(rows: list[dict[str, str]], points_rows: list[dict[str, str]] | None = None
+                 ) -> dict[str, tuple[dict[str, str], str]]:
+    """The grades and points of every qualification whose scale was not read from the DfE
+    points file, and where they come from. Returns {qn: (scale row, confidence)}.
+
+    In order: a scale named in SCALE_FROM (the awarding body's earlier qualification); the one
+    scale of the qualifications with the same awarding body, level and type (same title prefix)
+    that are in the points file; the reference list's own inferred scale, kept only when the DfE
+    points file has a qualification type with exactly that scale."""
+    dfe = dfe_scales(points_rows)
+    official = [r for r in rows if is_official(r)]
+    inferred = {}
+    for row in rows:
+        if is_official(row):
+            continue
+        if row["qn"] in SCALE_FROM:
+            key = SCALE_FROM[row["qn"]]
+            if key not in dfe:
+                raise CatalogueError(f"non-GCSE {row['qn']}: its scale comes from {key[1]} ({key[0]}), which is not "
+                                     "in the DfE points list; pass --points with the DfE points list.")
+            inferred[row["qn"]] = (dfe[key], f"inferred (grades and points of {key[1]}, {key[0]}, same awarding "
+                                             "body; DfE 2019 points file)")
+            continue
+        siblings = [r for r in official if title_prefix(r) == title_prefix(row)]
         scales = {(r["dfe_grade_codes"], r["grade_texts"], r["points"]) for r in siblings}
-        if len(scales) != 1:
-            raise CatalogueError(f"non-GCSE {row['qn']} ({row['qualification_title']}) has no DfE grade codes and "
-                                 f"no single scale among qualifications titled {title_prefix(row)!r} to infer them "
-                                 "from. Add its grades to the input list.")
-        source = min(siblings, key=lambda r: r["qn"])
-        filled[row["qn"]] = (source, f"inferred (same scale as {source['qn']}, same awarding body and level)")
-    return filled
+        if len(scales) == 1:
+            source = min(siblings, key=lambda r: r["qn"])
+            inferred[row["qn"]] = (source, f"inferred (same scale as {source['qn']}, same awarding body and level)")
+            continue
+        if row["dfe_grade_codes"] and points_rows is not None:
+            types = sorted({t for (t, _), s in dfe.items() if scale_key(s) == scale_key(row)})
+            if types:
+                inferred[row["qn"]] = (row, f"inferred (scale of DfE type {types[0]!r}; not in the DfE points file)")
+                continue
+        if row["dfe_grade_codes"] and points_rows is None:
+            inferred[row["qn"]] = (row, "inferred (as given in the reference list)")
+            continue
+        raise CatalogueError(f"non-GCSE {row['qn']} ({row['qualification_title']}) has no DfE grade codes and "
+                             f"no single scale among qualifications titled {title_prefix(row)!r} to infer them "
+                             "from. Add its grades to the input list.")
+    return inferred
 
 
-def nongcse_rows(rows: list[dict[str, str]], known_codes: set[str] | None = None) -> list[dict[str, str]]:
+def nongcse_rows(rows: list[dict[str, str]], known_codes: set[str] | None = None,
+                 points_rows: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
     check_codes("non-GCSE", (r["ks4_discount_code_2020"] for r in rows), known_codes)
-    filled = fill_missing_grades(rows)
+    inferred = infer_scales(rows, points_rows)
     out = []
     for row in rows:
-        scale, confidence = filled.get(row["qn"], (row, row["points_confidence"]))
+        scale, confidence = inferred.get(row["qn"], (row, row["points_confidence"]))
         codes, texts = split_list(scale["dfe_grade_codes"]), split_list(scale["grade_texts"])
         points = parse_pairs(scale["points"])
         if len(codes) != len(texts):
@@ -271,11 +334,30 @@ def nongcse_rows(rows: list[dict[str, str]], known_codes: set[str] | None = None
 # --------------------------------------------------------------------------- A level
 
 
+# A-level subjects the reference list lacks, added when it does not have them. History of Art:
+# the DfE KS4 lists of 2014-2019 give its AS levels (AQA 500/2227/1, CCEA 500/2645/8) KS4 code
+# JA33 ("Art History & Criticism") and original discount code 3830; graded like every A level.
+ALEVEL_SUPPLEMENT = [
+    {"subject": "History of Art", "discount_code_4digit": "3830", "ks4_alpha_discount_code": "JA33",
+     "grades": "A*|A|B|C|D|E|U", "points_16_18_a_level": "A*=60;A=50;B=40;C=30;D=20;E=10;U=0"},
+]
+
+
 def alevel_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    """DfE data writes A* as "*"; the KS5 plugin stores the DfE code."""
+    """DfE data writes A* as "*"; the KS5 plugin stores the DfE code. Subjects in
+    ALEVEL_SUPPLEMENT that the list lacks are added after the subject that sorts just before them."""
     def dfe(code: str) -> str:
         return "*" if code == "A*" else code
 
+    rows = list(rows)
+    for extra in ALEVEL_SUPPLEMENT:
+        names = [r["subject"].casefold() for r in rows]
+        if extra["subject"].casefold() in names:
+            continue
+        # after the subject that sorts just before it, so the other columns keep their places
+        before = [i for i, name in enumerate(names) if name < extra["subject"].casefold()]
+        at = max(before, key=lambda i: names[i]) + 1 if before else 0
+        rows.insert(at, extra)
     out = []
     for row in rows:
         results = [dfe(g) for g in split_list(row["grades"])]
@@ -293,13 +375,18 @@ def alevel_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------- command line
 
 
-def build(gcse: Path, nongcse: Path, alevel: Path, out_dir: Path, discount_codes: Path | None = None) -> list[Path]:
-    """Write the three catalogue files under ``out_dir``; returns their paths."""
+def build(gcse: Path, nongcse: Path, alevel: Path, out_dir: Path, discount_codes: Path | None = None,
+          points: Path | None = None) -> list[Path]:
+    """Write the three catalogue files under ``out_dir``; returns their paths. ``points`` (the DfE
+    points list) defaults to ``ks4_grade_points.csv`` beside ``nongcse`` when that file exists."""
     known = {r["ks4_discount_code"] for r in read_csv(discount_codes)} if discount_codes else None
+    if points is None and (nongcse.parent / "ks4_grade_points.csv").is_file():
+        points = nongcse.parent / "ks4_grade_points.csv"
+    points_rows = read_csv(points) if points else None
     outputs = [
         (out_dir / "frs_ks4_gcse" / "data" / "ks4_gcse.csv", GCSE_FIELDS, gcse_rows(read_csv(gcse), known)),
         (out_dir / "frs_ks4_nongcse" / "data" / "ks4_nongcse.csv", NONGCSE_FIELDS,
-         nongcse_rows(read_csv(nongcse), known)),
+         nongcse_rows(read_csv(nongcse), known, points_rows)),
         (out_dir / "frs_ks5_alevel" / "data" / "ks5_alevel.csv", ALEVEL_FIELDS, alevel_rows(read_csv(alevel))),
     ]
     for path, fields, rows in outputs:
@@ -318,11 +405,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--discount-codes", type=Path,
                         help="DfE KS4 discount-code list (reference/data/ks4_discount_codes.csv); when given, "
                              "every KS4 code in the lists must be in it")
+    parser.add_argument("--points", type=Path,
+                        help="DfE KS4 points list (reference/data/ks4_grade_points.csv; default: that file beside "
+                             "--nongcse): scales of qualifications not in the points file are inferred from it")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
                         help=f"folder holding the plugin packages (default: {DEFAULT_OUT.relative_to(REPO)})")
     args = parser.parse_args(argv)
     try:
-        paths = build(args.gcse, args.nongcse, args.alevel, args.out_dir, args.discount_codes)
+        paths = build(args.gcse, args.nongcse, args.alevel, args.out_dir, args.discount_codes, args.points)
     except (CatalogueError, OSError, KeyError) as exc:
         detail = f"missing column {exc}" if isinstance(exc, KeyError) else str(exc)
         print(f"build_catalogues: {detail}", file=sys.stderr)

@@ -28,12 +28,13 @@ def builder():
 def reference_args(out_dir: Path) -> list[str]:
     return ["--gcse", str(REFERENCE / "ks4_gcse.csv"), "--nongcse", str(REFERENCE / "ks4_nongcse.csv"),
             "--alevel", str(REFERENCE / "ks5_alevel.csv"),
-            "--discount-codes", str(REFERENCE / "ks4_discount_codes.csv"), "--out-dir", str(out_dir)]
+            "--discount-codes", str(REFERENCE / "ks4_discount_codes.csv"),
+            "--points", str(REFERENCE / "ks4_grade_points.csv"), "--out-dir", str(out_dir)]
 
 
 def test_reference_lists_are_there():
     # the byte-for-byte check below must never be skipped: a missing input is a failure
-    for name in ("ks4_gcse.csv", "ks4_nongcse.csv", "ks5_alevel.csv", "ks4_discount_codes.csv"):
+    for name in ("ks4_gcse.csv", "ks4_nongcse.csv", "ks5_alevel.csv", "ks4_discount_codes.csv", "ks4_grade_points.csv"):
         assert (REFERENCE / name).is_file(), f"reference list missing: {REFERENCE / name}"
 
 
@@ -47,7 +48,7 @@ def test_rebuild_gives_the_committed_files_byte_for_byte(builder, tmp_path):
 def test_the_script_runs_from_the_command_line_with_help(tmp_path):
     result = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
-    for option in ("--gcse", "--nongcse", "--alevel", "--discount-codes", "--out-dir"):
+    for option in ("--gcse", "--nongcse", "--alevel", "--discount-codes", "--points", "--out-dir"):
         assert option in result.stdout
     result = subprocess.run([sys.executable, str(SCRIPT), *reference_args(tmp_path)], capture_output=True,
                             text=True, check=False)

@@ -22,7 +22,7 @@ def subject_named(ctx, header: str) -> str:
 
 
 def ks5_mistakes(sheet, ctx):
-    sheet[ctx.cell(first_subject(ctx), 0)] = "A*"   # the DfE code is "*"
+    sheet[ctx.cell(first_subject(ctx), 0)] = "A+"   # the DfE code is "*" (A*, as boards print it, is accepted)
     sheet[ctx.cell("gender", 1)] = "X"
     sheet[ctx.cell("upn", 2)] = "A123"
 

@@ -133,7 +133,7 @@ def test_codes_are_accepted_in_any_case(quals):
 def test_generated_template_shows_the_header_rows(ks4, template, letter):
     sheet = openpyxl.load_workbook(io.BytesIO(template))[ks4.sheet_name]
     col = letter[HSC]
-    assert sheet["A1"].value == "FRS KS4GN 2020 v1"
+    assert sheet["A1"].value == "FRS KS4GN 2020 v2"
     assert [sheet[f"{col}{r}"].value for r in (1, 4, 6)] == ["PA1", "60303955", HSC]
     assert [sheet[f"K{r}"].value for r in range(1, 6)] == ["Discount Code", "Subject", "Qualification", "QAN",
                                                            "Valid Results"]

@@ -91,7 +91,7 @@ def test_filename_follows_round_year_and_code(ks, rnd):
 
 
 def test_version_tag_and_date_in_row_one(sheet):
-    assert sheet["A1"].value == "FRS KS5A 2021 v1"
+    assert sheet["A1"].value == "FRS KS5A 2021 v2"
     assert sheet["B1"].value.startswith("Template date ")
 
 
@@ -127,21 +127,26 @@ def test_hostile_names_from_a_source_are_strings_not_formulas(sheet):
     assert sheet.cell(row, 11).value == "Female"  # the MIS's "F" normalised
 
 
-def test_one_dropdown_per_subject_listing_exactly_its_valid_results(data, catalogue):
-    found = {sqref: dropdown_values(formula) for sqref, formula in read_data_validations(data, "Results")}
-    assert found.pop("K4:K2003") == ["Female", "Male"]
-    assert len(found) == len(catalogue)
-    for offset, row in enumerate(catalogue):
-        letter = openpyxl.utils.get_column_letter(12 + offset)
-        assert found[f"{letter}4:{letter}2003"] == split_list(row["results"])
+def test_every_subject_has_a_validation_accepting_exactly_its_valid_results(data, catalogue):
+    # A-level columns also take A* and the partial-absence mark (A#), which a list cannot
+    # express: their rule is a formula listing the codes (tests/test_libreoffice.py evaluates
+    # it). Adjacent columns with one scale share one rule, written for the first cell.
+    found = dict(read_data_validations(data, "Results"))
+    assert dropdown_values(found.pop("K4:K2003")) == ["Female", "Male"]
+    last = openpyxl.utils.get_column_letter(11 + len(catalogue))
+    assert list(found) == [f"L4:{last}2003"]  # every A level has the same grades
+    formula = found[f"L4:{last}2003"]
+    for row in catalogue:
+        assert f'",{",".join(split_list(row["results"]))},A*,"' in formula
+    assert "L4" in formula and len(formula) < 255
 
 
-def test_dropdowns_carry_input_message_and_stop_alert(sheet):
+def test_validations_carry_input_message_and_stop_alert(sheet):
     validations = sheet.data_validations.dataValidation
-    accounting = next(v for v in validations if str(v.sqref) == "L4:L2003")
+    accounting = next(v for v in validations if str(v.sqref).startswith("L4:"))
     assert accounting.errorStyle in (None, "stop") and accounting.showErrorMessage
     assert "*, A, B, C, D, E, U" in accounting.prompt
-    assert 'Write "*", not A*' in accounting.error
+    assert 'Write "*", not A+' in accounting.error
 
 
 def test_text_columns_are_formatted_as_text(sheet):
@@ -174,7 +179,7 @@ def test_mistake_highlights_cover_upn_dob_and_results(sheet, catalogue):
         "$H4", "$I4", "$J4", dt.date(2001, 9, 1), dt.date(2004, 8, 31))
     # one rule over every subject column; "L$2" shifts so each column reads its own Valid Results cell
     last = openpyxl.utils.get_column_letter(11 + len(catalogue))
-    assert rules[f"L4:{last}2003"] == Choices([]).excel_invalid_formula("L4", "L$2")
+    assert rules[f"L4:{last}2003"] == Choices([], aliases={"A*": "*"}, marks="#").excel_invalid_formula("L4", "L$2")
     assert len(rules) == 3
     rule = next(iter(sheet.conditional_formatting)).rules[0]
     assert rule.dxf.fill.bgColor.rgb.endswith("FFC7CE") and rule.dxf.font.color.rgb.endswith("9C0006")
@@ -246,7 +251,7 @@ def test_cli_writes_one_template(tmp_path):
     assert result.exit_code == 0, result.output
     assert str(out) in result.output
     sheet = openpyxl.load_workbook(out)["Results"]
-    assert sheet["A1"].value == "FRS KS5A 2021 v1"
+    assert sheet["A1"].value == "FRS KS5A 2021 v2"
 
 
 def test_cli_bulk_writes_each_school_under_its_standard_name(tmp_path):

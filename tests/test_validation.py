@@ -70,7 +70,7 @@ def test_planted_errors_are_found_at_their_cells(kernel, ks5, template, col):
     biology, chemistry, physics = col["ks5_alevel.1010"], col["ks5_alevel.1110"], col["ks5_alevel.1210"]
 
     def edit(ws):
-        ws[f"{biology}5"] = "A*"
+        ws[f"{biology}5"] = "A+"
         ws[f"{chemistry}6"] = 5
         ws[f"{physics}7"] = "Z"
         ws["E8"] = "A" + ws["E8"].value[1:] if ws["E8"].value[0] != "A" else "B" + ws["E8"].value[1:]
@@ -94,7 +94,7 @@ def test_cli_table_json_error_list_and_annotated_copy_agree(kernel, ks5, templat
     biology = col["ks5_alevel.1010"]
 
     def edit(ws):
-        ws[f"{biology}6"] = "A*"
+        ws[f"{biology}6"] = "A+"
         ws["F7"] = '=HYPERLINK("http://evil.example","x")'
         ws["F7"].data_type = "s"  # typed as text (e.g. with a leading apostrophe), so stored as a string
 
@@ -108,7 +108,7 @@ def test_cli_table_json_error_list_and_annotated_copy_agree(kernel, ks5, templat
     data = json.loads(result.output)
     assert data["valid"] is False
     issue = next(i for i in data["issues"] if i["code"] == "ks5_alevel.invalid-result")
-    assert (issue["row"], issue["column"], issue["sheet"], issue["value"]) == (6, biology, "Results", "A*")
+    assert (issue["row"], issue["column"], issue["sheet"], issue["value"]) == (6, biology, "Results", "A+")
     for key in ("code", "severity", "sheet", "row", "column", "upn", "value", "message", "plugin"):
         assert key in issue
 
@@ -125,7 +125,7 @@ def test_cli_table_json_error_list_and_annotated_copy_agree(kernel, ks5, templat
 
     book = openpyxl.load_workbook(marked)
     cell = book["Results"][f"{biology}6"]
-    assert cell.value == "A*" and cell.fill.fgColor.rgb.endswith("FFC7CE")
+    assert cell.value == "A+" and cell.fill.fgColor.rgb.endswith("FFC7CE")
     assert "ks5_alevel.invalid-result" in cell.comment.text
     assert book["Results"]["F7"].data_type == "s"
     assert book["Results"]["C4"].comment is None

@@ -63,7 +63,7 @@ def demo_command(app, keystage: str, pupils: int) -> None:
     row = ks.first_pupil_row
 
     def mistakes(sheet):
-        sheet.cell(row=row, column=first_result).value = "A*" if ks.id == "ks5_alevel" else "Z"
+        sheet.cell(row=row, column=first_result).value = "A+" if ks.id == "ks5_alevel" else "Z"
         sheet.cell(row=row + 1, column=5).value = "A" + str(sheet.cell(row=row + 1, column=5).value)[1:]
         sheet.cell(row=row + 2, column=11).value = "F"
 

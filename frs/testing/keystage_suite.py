@@ -390,9 +390,11 @@ class KeyStageTests:
         ctx = frs_kit.ctx
         data = ctx.template()
         by_column: dict[str, list[str]] = {}
+        first_cell: dict[str, str] = {}  # a rule over several columns is written for its first cell
         for sqref, formula in read_data_validations(data, ctx.sheet_name):
             for letter in _columns_of(sqref):
                 by_column.setdefault(letter, []).append(formula)
+                first_cell[letter] = sqref.split()[0].split(":")[0].replace("$", "")
         problems = []
         for column in ctx.columns:
             if column.values is None:
@@ -400,7 +402,8 @@ class KeyStageTests:
             letter = ctx.letter(column.id)
             found = by_column.get(letter, [])
             wanted = column.values.dropdown()
-            validation = column.values.excel_validation(f"{letter}{ctx.keystage.first_pupil_row}")
+            validation = column.values.excel_validation(
+                first_cell.get(letter, f"{letter}{ctx.keystage.first_pupil_row}"))
             if wanted is not None:
                 if len(found) != 1:
                     problems.append(f"column {letter} ({column.id}) should have one dropdown, has {len(found)}")

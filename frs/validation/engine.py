@@ -60,7 +60,8 @@ def annotate(kernel, data: bytes, report: Report) -> bytes | None:
     book = Workbook(data)
     if sheet not in book.sheet_names:
         return None
-    return annotated_xlsx(book.rows(sheet), report, sheet, freeze_rows=keystage.column_header_row)
+    return annotated_xlsx(book.rows(sheet), report, sheet, freeze_rows=keystage.column_header_row,
+                          columns=kernel.columns(keystage))
 
 
 def _keystage(kernel, book: Workbook, keystage_id: str | None, report: Report) -> KeyStage | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import math
 from typing import Any, Sequence
 
 import xlsxwriter
@@ -24,6 +23,7 @@ from ..core import accepted_range
 from ..issues import column_letter
 from ..keystage import Column, KeyStage, cell_text, label_column
 from ..upn import ALPHABET
+from .layout import LINE_HEIGHT, MAX_LINES, lines_for, print_setup
 
 GUIDANCE_SHEET = "Guidance"
 LISTS_SHEET = "Lists"
@@ -35,9 +35,11 @@ MAX_INLINE_LIST = 255     # Excel's limit on an inline dropdown list ("a,b,c")
 # Excel's built-in "light red fill with dark red text", which schools recognise as "wrong"
 MISTAKE_STYLE = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
 HEADER_FILL = "#D9E1F2"
-GUIDANCE_WIDTHS = (10, 30, 60, 16, 24, 30)  # column, header, what to enter, code, valid, meaning
-
-
+# guidance table columns: column, header/subject, what to enter, one per extra header row (discount
+# code ...), valid results, meaning of codes; a key stage with fewer header rows gets the extra width
+GUIDANCE_WIDTHS = (10, 30, 60)
+GUIDANCE_EXTRA_WIDTH = 18
+GUIDANCE_VALID_WIDTH, GUIDANCE_MEANING_WIDTH = 24, 40
 def template_filename(keystage: KeyStage, round: Round | None, school: School) -> str:
     """The file name a school receives (and, with a pattern, must upload under)."""
     year = _year(round)
@@ -148,6 +150,7 @@ class _TemplateWriter:
         self.dropdowns()
         self.mistake_highlights()
         self.protect()
+        print_setup(self.sheet, (0, self.header_row))
         guidance = _GuidanceWriter(self.book, self.guidance, self.ks, self.columns, self.school, self.round,
                                    self.year, self.first)
         guidance.pupils_from = self.pupils_from
@@ -166,7 +169,7 @@ class _TemplateWriter:
         # header rows stay locked, including their empty cells
         for row in range(self.header_row):
             self.sheet.set_row(row, self.header_height(row), self.f_locked)
-        self.sheet.set_row(self.header_row, 15 * self.lines_needed(c.header for c in self.columns),
+        self.sheet.set_row(self.header_row, LINE_HEIGHT * self.lines_needed(c.header for c in self.columns),
                            self.f_locked)
         freeze_col = self.index["surname"] + 1 if "surname" in self.index else 0
         self.sheet.freeze_panes(self.first, freeze_col)
@@ -177,13 +180,12 @@ class _TemplateWriter:
             return None
         key = self.ks.header_rows[row].key
         texts = (c.header_values.get(key, "") for c in self.columns)
-        return 15 * self.lines_needed(texts)
+        return LINE_HEIGHT * self.lines_needed(texts)
 
     def lines_needed(self, texts) -> int:
-        widths = [c.width for c in self.columns]
         lines = 1
-        for text, width in zip(texts, widths):
-            lines = max(lines, math.ceil(len(text) * 1.1 / max(width, 1.0)))
+        for text, column in zip(texts, self.columns):
+            lines = max(lines, lines_for(str(text), column.width))
         return min(lines, 6)
 
     def header_rows(self) -> None:
@@ -245,17 +247,42 @@ class _TemplateWriter:
     # ------------------------------------------------------------------ dropdowns and highlights
 
     def dropdowns(self) -> None:
+        # Adjacent columns whose rules have the same shape (the same grade scale) share one
+        # validation over the run, written for the run's first cell: Excel shifts the formula
+        # along. One rule per run rather than per column keeps writing fast, as xlsxwriter
+        # rewrites every rule's formula (a KS4 non-GCSE sheet has 291 columns but ~40 runs).
+        runs: list[tuple[int, int, dict[str, Any]]] = []
+        shape_of_run = None
         for i, column in enumerate(self.columns):
-            validation = (column.values.excel_validation(f"{column_letter(i)}{self.first + 1}")
-                          if column.values is not None else None)
-            if validation is None:
-                continue
-            validation = dict(validation)
-            if validation.get("validate") == "list" and isinstance(validation.get("source"), list):
-                validation["source"] = self.list_source(column, validation["source"])
-            for key, value in self.validation_messages(column, validation.get("validate") == "list").items():
-                validation.setdefault(key, value)  # a value set's own wording wins
-            self.sheet.data_validation(self.first, i, self.last, i, validation)
+            validation = self.validation(column, f"{column_letter(i)}{self.first + 1}")
+            shape = self.validation_shape(column, validation)
+            if shape is not None and runs and shape == shape_of_run and runs[-1][1] == i - 1:
+                runs[-1] = (runs[-1][0], i, runs[-1][2])
+            elif validation is not None:
+                runs.append((i, i, validation))
+            shape_of_run = shape
+        for start, end, validation in runs:
+            self.sheet.data_validation(self.first, start, self.last, end, validation)
+
+    def validation(self, column: Column, cell: str) -> dict[str, Any] | None:
+        validation = column.values.excel_validation(cell) if column.values is not None else None
+        if validation is None:
+            return None
+        validation = dict(validation)
+        if validation.get("validate") == "list" and isinstance(validation.get("source"), list):
+            validation["source"] = self.list_source(column, validation["source"])
+        for key, value in self.validation_messages(column, validation.get("validate") == "list").items():
+            validation.setdefault(key, value)  # a value set's own wording wins
+        return validation
+
+    @staticmethod
+    def validation_shape(column: Column, validation: dict[str, Any] | None) -> Any:
+        """What makes two columns' rules the same rule: a custom formula written for a stand-in
+        cell, and the messages. Lists and other kinds are never merged."""
+        if validation is None or validation.get("validate") != "custom" or column.values is None:
+            return None
+        shape = dict(validation, value=column.values.excel_validation("\x01")["value"])
+        return sorted((k, str(v)) for k, v in shape.items())
 
     def list_source(self, column: Column, values: list[str]) -> list[str] | str:
         inline = ",".join(values)
@@ -277,16 +304,17 @@ class _TemplateWriter:
     def validation_messages(self, column: Column, is_list: bool) -> dict[str, Any]:
         # "stop" rather than "warning": the upload rejects anything outside the list, so letting
         # a wrong value stay only moves the error to upload time. Blank is always allowed.
+        # (no column header in them: columns with one grade scale share one rule, see dropdowns())
         valid = column.values.describe()
         tip = _hint_text(column)
         verb = "Choose from the list" if is_list else "Enter"
         message = f"{verb}: {valid}. Leave blank for no entry.{tip}"
         return {
-            "input_title": _clip(column.header, 32),
+            "input_title": "Valid entries" if column.kind != "result" else "Valid results",
             "input_message": _clip(message, 255),
             "error_type": "stop",
             "error_title": "Not a valid entry",
-            "error_message": _clip(f"{column.header} accepts only: {valid}, or blank.{tip}", 255),
+            "error_message": _clip(f"This column accepts only: {valid}, or blank.{tip}", 255),
         }
 
     def mistake_highlights(self) -> None:
@@ -382,6 +410,9 @@ class _GuidanceWriter:
         self.school, self.round, self.year = school, round, year
         self.first_pupil_row = first_data_row + 1
         self.row = 0
+        extra = sum(1 for h in keystage.header_rows if h.key != VALID_RESULTS_KEY)
+        self.widths = [*GUIDANCE_WIDTHS, *[GUIDANCE_EXTRA_WIDTH] * max(extra, 1), GUIDANCE_VALID_WIDTH,
+                       GUIDANCE_MEANING_WIDTH]
         add = book.add_format
         self.f_title = add({"bold": True, "font_size": 14})
         self.f_heading = add({"bold": True, "font_size": 12})
@@ -392,11 +423,11 @@ class _GuidanceWriter:
     def line(self, text: str, fmt=None) -> None:
         """A paragraph across the sheet's columns (merged, so it wraps at the page width)."""
         fmt = fmt or self.f_wrap
-        self.sheet.merge_range(self.row, 0, self.row, len(GUIDANCE_WIDTHS) - 1, "", fmt)
+        self.sheet.merge_range(self.row, 0, self.row, len(self.widths) - 1, "", fmt)
         self.sheet.write_string(self.row, 0, text, fmt)
-        lines = math.ceil(len(text) * 1.1 / sum(GUIDANCE_WIDTHS))
+        lines = lines_for(text, sum(self.widths))
         if lines > 1:
-            self.sheet.set_row(self.row, 15 * lines)
+            self.sheet.set_row(self.row, LINE_HEIGHT * min(lines, MAX_LINES))
         self.row += 1
 
     def gap(self) -> None:
@@ -404,7 +435,7 @@ class _GuidanceWriter:
 
     def write(self) -> None:
         ks = self.ks
-        for col, width in enumerate(GUIDANCE_WIDTHS):
+        for col, width in enumerate(self.widths):
             self.sheet.set_column(col, col, width)
         self.line(f"{ks.title} results template: guidance", self.f_title)
         self.line(f"Template {ks.version_tag(self.year)}, made {clock.today():%d/%m/%Y}.")
@@ -431,13 +462,14 @@ class _GuidanceWriter:
         self.result_table()
         self.sheet.freeze_panes(1, 0)
         self.sheet.hide_gridlines(2)
+        print_setup(self.sheet, (0, 0))
 
     def instructions(self) -> list[str]:
         return [
             f"1. One row per pupil, starting at row {self.first_pupil_row}. Pupils we already know of are "
             "filled in; add any that are missing in the empty rows below them.",
-            "2. Type each result in its subject's column, or choose it from the cell's drop-down list. "
-            "A blank cell means the pupil has no entry for that subject.",
+            "2. Type each result in its subject's column as printed on the results (selecting a cell shows "
+            "what it accepts). A blank cell means the pupil has no entry for that subject.",
             "3. A cell that turns red holds a mistake (a UPN with a wrong check letter, a result that is "
             "not in the column's list, a date of birth that is not real or outside the year group). "
             "Correct it before you upload.",
@@ -448,14 +480,17 @@ class _GuidanceWriter:
             "6. Save the file as an Excel workbook (.xlsx), keeping its name, and upload it.",
         ]
 
+    def width(self, col: int) -> float:
+        return self.widths[col] if col < len(self.widths) else GUIDANCE_EXTRA_WIDTH
+
     def table(self, heads: list[str], rows: list[list[str]]) -> None:
-        for col, text in enumerate(heads):
-            self.sheet.write_string(self.row, col, text, self.f_table_head)
-        self.row += 1
-        for values in rows:
+        for values, fmt in [(heads, self.f_table_head)] + [(values, self.f_wrap) for values in rows]:
             for col, text in enumerate(values):
                 if text:
-                    self.sheet.write_string(self.row, col, text, self.f_wrap)
+                    self.sheet.write_string(self.row, col, text, fmt)
+            lines = max(lines_for(text, self.width(col)) for col, text in enumerate(values))
+            if lines > 1:
+                self.sheet.set_row(self.row, LINE_HEIGHT * min(lines, MAX_LINES))
             self.row += 1
 
     def pupil_table(self) -> None:

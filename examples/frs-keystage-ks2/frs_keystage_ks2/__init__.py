@@ -12,8 +12,11 @@ Columns (after the kernel's pupil columns):
   (100 is the expected standard), or one of the test outcome codes in :data:`TEST_CODES`;
 - Writing: the teacher-assessment code in :data:`WRITING_CODES`.
 
-The codes follow the Standards and Testing Agency's KS2 assessment and reporting arrangements
-(2022). This is an example: check them against the current arrangements before real use.
+The codes are the Standards and Testing Agency's (STA) result codes for the KS2 tests and the
+writing teacher assessment (KS2 assessment and reporting arrangements and teacher assessment
+guidance, 2023 onwards: pre-key stage standards 1-6 and the engagement model replace BLW; "U",
+unable to access the test, replaces the earlier "T"). This is an example: check them against the
+current arrangements before real use.
 """
 
 from __future__ import annotations
@@ -39,36 +42,47 @@ KEYSTAGE = KeyStage(
 
 LOWEST, HIGHEST = 80, 120
 
-#: test outcome codes, for a pupil with no scaled score
+#: STA test result codes, for a pupil with no scaled score
 TEST_CODES = {
     "A": "absent from the test",
-    "B": "working below the standard of the test (not entered)",
+    "B": "working below the overall standard of the test (not entered)",
+    "F": "will take the test in a future year",
+    "H": "result annulled: pupil cheating",
     "J": "just arrived: unable to access the test after recently arriving in England",
+    "L": "left the school before the test",
     "M": "missing: the test result has not been returned",
     "N": "took the test but did not score enough marks for a scaled score",
-    "T": "unable to access the test although working at its standard",
-    "X": "result annulled (maladministration)",
+    "P": "took the test in a previous year",
+    "Q": "result annulled: maladministration",
+    "U": "unable to access the test although working at its standard",
 }
 
-#: writing teacher-assessment codes
+#: STA writing teacher-assessment codes
 WRITING_CODES = {
     "GDS": "working at greater depth within the expected standard",
     "EXS": "working at the expected standard",
     "WTS": "working towards the expected standard",
-    "PK6": "pre-key stage: growing development of the expected standard",
-    "PK5": "pre-key stage: early development of the expected standard",
-    "PK4": "pre-key stage: foundations for the expected standard",
-    "BLW": "working below the pre-key stage standards (engagement model)",
-    "A": "absent for long periods: not enough information to assess",
+    "PK6": "pre-key stage standard 6",
+    "PK5": "pre-key stage standard 5",
+    "PK4": "pre-key stage standard 4",
+    "PK3": "pre-key stage standard 3",
+    "PK2": "pre-key stage standard 2",
+    "PK1": "pre-key stage standard 1",
+    "EM": "assessed against the engagement model (not yet engaged in subject-specific study)",
+    "A": "absent for long periods or recently arrived: not enough information to assess",
     "L": "left the school before the assessment was made",
+    "F": "will complete key stage 2 in a future year",
+    "P": "completed key stage 2 in a previous year",
 }
 
-# words schools type for a code
-TEST_HINTS = {"ABS": "A", "ABSENT": "A", "MISSING": "M", "BELOW": "B", "BLW": "B", "ANNULLED": "X"}
+# words schools type for a code, and codes of earlier years
+TEST_HINTS = {"ABS": "A", "ABSENT": "A", "MISSING": "M", "BELOW": "B", "BLW": "B", "LEFT": "L",
+              "T": "U", "UNABLE": "U", "CHEATING": "H", "MALADMINISTRATION": "Q"}
 WRITING_HINTS = {"GD": "GDS", "GREATER DEPTH": "GDS", "EX": "EXS", "EXPECTED": "EXS", "WT": "WTS",
-                 "WORKING TOWARDS": "WTS", "ABS": "A", "ABSENT": "A"}
+                 "WORKING TOWARDS": "WTS", "ABS": "A", "ABSENT": "A", "BLW": "EM", "ENGAGEMENT MODEL": "EM",
+                 "LEFT": "L"}
 
-_WHOLE = re.compile(r"^[+]?\d+$")
+_WHOLE = re.compile(r"^\d+$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 
 
@@ -80,7 +94,8 @@ class ScaledScore(ValueSet):
     """A KS2 test result: a whole-number scaled score from 80 to 120, or a test outcome code.
 
     Accepts the score as a number (Excel stores a typed 105 as 105.0) or as text ("105", as in a
-    text-formatted cell); codes are matched case-insensitively. There is no dropdown (41 scores
+    text-formatted cell; digits only, no leading zero, as Excel's TEXT(VALUE(...),"0") gives it
+    back, so the sheet's formulas and the upload agree); codes are matched case-insensitively. There is no dropdown (41 scores
     and 7 codes would make a poor list): the template gets a custom Excel validation and a red
     highlight formula instead.
     """
@@ -104,8 +119,8 @@ class ScaledScore(ValueSet):
         text = cell_text(value).upper()
         if text in self.codes:
             return text
-        if _WHOLE.match(text) and LOWEST <= int(text) <= HIGHEST:
-            return str(int(text))
+        if _WHOLE.match(text) and str(int(text)) == text and LOWEST <= int(text) <= HIGHEST:
+            return text
         return None
 
     def hint(self, text: str) -> str | None:
@@ -129,20 +144,25 @@ class ScaledScore(ValueSet):
         return [LOWEST, 94, 100, 108, HIGHEST, "104", "A", "b"]
 
     def _valid_formula(self, cell: str) -> str:
-        return (f"OR(AND(ISNUMBER({cell}),{cell}=INT({cell}),{cell}>={LOWEST},{cell}<={HIGHEST}),"
-                f'ISNUMBER(FIND(","&UPPER({cell})&",","{_code_list(self.codes)}")))')
+        # One formula for number and text cells: TRIM turns a number into its text, and a whole
+        # score reads back the same through TEXT(VALUE(..),"0"), which 105.5, "1e2" and "0105" do
+        # not. IFERROR, not AND, guards VALUE: AND evaluates every argument, so a code such as "A"
+        # would make the whole rule #VALUE! and the sheet would refuse it.
+        text = f"TRIM({cell})"
+        score = (f'IFERROR(AND({text}=TEXT(VALUE({text}),"0"),VALUE({text})>={LOWEST},'
+                 f'VALUE({text})<={HIGHEST}),FALSE)')
+        code = (f'AND(ISERROR(FIND(",",{text})),'
+                f'ISNUMBER(FIND(","&UPPER({text})&",","{_code_list(self.codes)}")))')
+        return f"OR({score},{code})"
 
     def excel_validation(self, cell: str) -> dict[str, Any]:
-        return {"validate": "custom", "value": "=" + self._valid_formula(cell), "ignore_blank": True,
+        return {"validate": "custom", "value": f"=OR(LEN(TRIM({cell}))=0,{self._valid_formula(cell)})",
+                "ignore_blank": True,
                 "error_message": f"Enter a scaled score from {LOWEST} to {HIGHEST} (whole number) or a test "
                                  f"code: {', '.join(self.codes)}."}
 
     def excel_invalid_formula(self, cell: str, valid_cell: str) -> str:
-        # Text digits count too here (a text-formatted cell holds "105"); VALUE() reads both.
-        number = f"VALUE(TRIM({cell}))"
-        in_range = f"IFERROR(AND({number}=INT({number}),{number}>={LOWEST},{number}<={HIGHEST}),FALSE)"
-        return (f"AND(LEN(TRIM({cell}))>0,NOT({in_range}),"
-                f'ISERROR(FIND(","&UPPER(TRIM({cell}))&",","{_code_list(self.codes)}")))')
+        return f"AND(LEN(TRIM({cell}))>0,NOT({self._valid_formula(cell)}))"
 
 
 class WritingAssessment(Choices):
@@ -172,7 +192,8 @@ def columns() -> list[Column]:
     result.append(Column(
         id=f"{PLUGIN}.writing", header="Writing", values=WRITING, width=12,
         header_values={"assessment": "Teacher assessment", "valid_results": WRITING.describe()},
-        help="KS2 writing teacher assessment: GDS, EXS or WTS, a pre-key stage code, or A / L."))
+        help="KS2 writing teacher assessment: GDS, EXS or WTS, a pre-key stage standard (PK1-PK6), EM for "
+             "the engagement model, or A, L, F, P."))
     return result
 
 

@@ -19,7 +19,7 @@ def plant_mistakes(sheet, ctx):
     sheet["M8"] = "Absent"        # the code is A
     sheet["O9"] = 104             # a score in the teacher-assessment column
     sheet["N10"] = "  108 "       # accepted: text with spaces around a score
-    sheet["L11"] = "x"            # accepted: test codes in any case
+    sheet["L11"] = "q"            # accepted: test codes in any case
 
 
 EXPECTED = {

@@ -12,24 +12,27 @@ pytest_plugins = ["frs.testing.pytest_plugin"]
 
 
 @pytest.mark.parametrize("typed, stored", [
-    (80, "80"), (120.0, "120"), ("105", "105"), (" 99 ", "99"), ("+100", "100"), ("a", "A"), ("n", "N"),
+    (80, "80"), (120.0, "120"), ("105", "105"), (" 99 ", "99"), ("a", "A"), ("n", "N"), ("u", "U"), ("Q", "Q"),
 ])
 def test_scores_and_codes_are_accepted_as_typed(typed, stored):
     assert SCALED_SCORE.normalise(typed) == stored
 
 
-@pytest.mark.parametrize("typed", [79, 121, 0, 105.5, "105.5", "1e2", "-90", "EXS", "", True, "A1"])
+@pytest.mark.parametrize("typed", [79, 121, 0, 105.5, "105.5", "1e2", "-90", "EXS", "", True, "A1", "0105",
+                                   "+100", "X", "T"])
 def test_everything_else_is_refused(typed):
     assert SCALED_SCORE.normalise(typed) is None
 
 
 def test_near_misses_get_a_code_or_advice():
     assert SCALED_SCORE.hint("Absent") == "A"
+    assert SCALED_SCORE.hint("T") == "U"  # the code of earlier years
     assert "80 to 120" in SCALED_SCORE.advice("79")
     assert "80 to 120" in SCALED_SCORE.advice("121")
     assert "whole numbers" in SCALED_SCORE.advice("105.5")
     assert "teacher-assessment code" in SCALED_SCORE.advice("GDS")
     assert WRITING.hint("ex") == "EXS"
+    assert WRITING.hint("BLW") == "EM"
     assert "not a score" in WRITING.advice("104")
 
 
@@ -71,5 +74,5 @@ def test_the_guidance_sheet_explains_the_codes(frs_kernel_factory, frs_kit_conte
     ctx = frs_kit_context(frs_kernel_factory(["ks2"], year=2022), "ks2", pupil_count=1)
     guidance = openpyxl.load_workbook(io.BytesIO(ctx.template()))["Guidance"]
     text = " ".join(str(c) for row in guidance.iter_rows(values_only=True) for c in row if c)
-    assert "B = working below the standard of the test" in text
+    assert "B = working below the overall standard of the test" in text
     assert "GDS = working at greater depth" in text

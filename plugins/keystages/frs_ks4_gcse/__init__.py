@@ -35,24 +35,35 @@ DOUBLE_LEGACY_ADVICE = ("Combined Science is graded with two digits from 99 (9-9
 # what Excel makes of "6-5" or "6/5" typed into a cell not formatted as text: a day-month date
 DATE_TEXT = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?: 00:00:00)?")
 PAIR_SEPARATORS = ("-", "/", " ", "\u2013")  # hyphen, slash, space, en dash (Word's autocorrect)
+#: what boards print after a grade without changing it: the partial-absence mark (5#)
+GRADE_MARKS = "#"
 
 
 class DoubleAwardGrades(Choices):
     """Combined Science grades: two digits, higher first ("65" is 6-5), equal or adjacent.
 
-    The forms schools type for a pair (6-5, 6/5, 6 5) are accepted and stored as the DfE code
-    (65); a reversed pair (5-6, 56) gets a hint, and so does a date Excel made out of 6-5.
+    The forms schools type for a pair (6-5, 6/5, 6 5, 6 - 5) are accepted and stored as the DfE
+    code (65): the separators are dropped before the code is looked up, here and in the sheet's
+    formulas alike. A reversed pair (5-6, 56) gets a hint, and so does a date Excel made out of 6-5.
     """
 
     def __init__(self, values: list[str]):
         pairs = [v for v in values if len(v) == 2 and v.isdigit()]
+        # (typed() drops the separators; the aliases also document the forms accepted)
         aliases = {f"{v[0]}{sep}{v[1]}": v for v in pairs for sep in PAIR_SEPARATORS}
         labels = {v: f"Grade {v[0]}-{v[1]}" for v in pairs}
         labels.update({v: "Unclassified" for v in values if v == "U"})
         advice = dict.fromkeys(LEGACY_GRADES, DOUBLE_LEGACY_ADVICE)
         advice.update(no_result_advice())
-        super().__init__(values, hints=FAIL_HINTS, aliases=aliases, labels=labels, advice=advice)
+        super().__init__(values, hints=FAIL_HINTS, aliases=aliases, labels=labels, advice=advice,
+                         marks=GRADE_MARKS)
         self.pairs = frozenset(pairs)
+
+    def typed(self, value: Any) -> str:
+        text = super().typed(value)
+        for sep in PAIR_SEPARATORS:
+            text = text.replace(sep, "")
+        return text
 
     def hint(self, text: str) -> str | None:
         found = super().hint(text)
@@ -85,12 +96,15 @@ class DoubleAwardGrades(Choices):
                     "(99, 98, 88 ... 21, 11), or U.")
         return None
 
-    def excel_invalid_formula(self, cell: str, valid_cell: str) -> str:
-        # the separators are removed first, so the sheet agrees with the upload: 6-5 is accepted
-        typed = f"UPPER(TRIM({cell}))"
+    def excel_typed(self, cell: str) -> str:
+        # the separators are removed, as in typed(), so the sheet agrees with the upload: 6-5 is accepted
+        typed = super().excel_typed(cell)
         for sep in PAIR_SEPARATORS:
             typed = f'SUBSTITUTE({typed},"{sep}","")'
-        return (f'AND(LEN({cell})>0,ISERROR(FIND(","&{typed}&",",'
+        return typed
+
+    def excel_invalid_formula(self, cell: str, valid_cell: str) -> str:
+        return (f'AND(LEN(TRIM({cell}))>0,ISERROR(FIND(","&{self.excel_typed(cell)}&",",'
                 f'","&SUBSTITUTE({valid_cell}," ","")&",")))')
 
 
@@ -98,7 +112,7 @@ def single_grades(values: list[str]) -> Choices:
     labels = {v: ("Unclassified" if v == "U" else f"Grade {v}") for v in values}
     advice = dict.fromkeys(LEGACY_GRADES, LEGACY_ADVICE)
     advice.update(no_result_advice())
-    return Choices(values, hints=FAIL_HINTS, labels=labels, advice=advice)
+    return Choices(values, hints=FAIL_HINTS, labels=labels, advice=advice, marks=GRADE_MARKS)
 
 
 def qualifications(text: str) -> tuple[dict[str, str], ...]:
@@ -122,7 +136,7 @@ def help_text(row: dict[str, str], quals: tuple[dict[str, str], ...], double: bo
              f"{row['subject_code']}; any board ({boards}).")
     if double:
         grades = ("Double award: enter both grades as two digits, higher first, e.g. 65 for 6-5 "
-                  "(6-5, 6/5 and 6 5 are accepted and stored as 65), or U.")
+                  "(6-5, 6/5, 6 5 and 6 - 5 are accepted and stored as 65), or U.")
     else:
         grades = "Enter 9 (highest) to 1, or U."
     return f"{about} {grades} Leave blank when there is no result (not entered, absent or pending)."

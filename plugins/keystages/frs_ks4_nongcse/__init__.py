@@ -19,7 +19,7 @@ from frs.keystage import Choices, Column, HeaderRow, KeyStage, KeyStagePlugin
 PLUGIN = "ks4_nongcse"
 
 KEYSTAGE = KeyStage(
-    id=PLUGIN, code="KS4GN", key_stage=4, nc_year=11, title="KS4 non-GCSE",
+    id=PLUGIN, code="KS4GN", key_stage=4, nc_year=11, title="KS4 non-GCSE", layout_version=2,
     header_rows=(HeaderRow("discount_code", "Discount Code"), HeaderRow("subject", "Subject"),
                  HeaderRow("qualification", "Qualification"), HeaderRow("qan", "QAN"),
                  HeaderRow("valid_results", "Valid Results")),
@@ -29,6 +29,8 @@ KEYSTAGE = KeyStage(
 )
 
 FAIL_HINTS = {"FAIL": "U"}
+#: what boards print after a grade without changing it: the partial-absence mark (A#)
+GRADE_MARKS = "#"
 
 # spelled-out grade words and their short forms, longest first so "DISTINCTION*" wins over
 # "DISTINCTION"; typed text and code labels are reduced to the same short form
@@ -68,9 +70,14 @@ class GradeCodes(Choices):
         # the hints shown in the template are the level forms (L2D*, L1P); the rest are worked out
         shown = {k: v for k, v in self.by_form.items() if re.fullmatch(r"L\d.+", k)}
         advice = no_result_advice()
-        if "A" in values and "A*" not in values:
+        # DfE data writes A* as "*"; where "*" is an A* (NCFE CACHE Level 2, some VRQs) the
+        # board prints A*, so A* is accepted and stored as "*"
+        aliases = {"A*": "*"} if labels.get("*", "").endswith("A*") else {}
+        if "A" in values and "A*" not in values and not aliases:
             advice["A*"] = "this qualification has no A*: A is its highest grade."
-        super().__init__(values, hints={**shown, **FAIL_HINTS}, labels=labels, advice=advice)
+        shown = {k: v for k, v in shown.items() if k not in aliases}
+        super().__init__(values, hints={**shown, **FAIL_HINTS}, labels=labels, advice=advice, aliases=aliases,
+                         marks=GRADE_MARKS)
 
     def hint(self, text: str) -> str | None:
         form = short_form(text)
