@@ -104,7 +104,8 @@ def select_pupil_source(school: "School", keystage: "KeyStage",
     Args:
         school: the school the template is for.
         keystage: the template kind.
-        candidates: the enabled sources that report themselves available for the school.
+        candidates: the enabled sources that report themselves available for the school
+            (``PupilSource.is_available``) and that the round allows (``Round.sources``).
 
     Returns:
         A source from ``candidates``, or None to leave the choice to the next implementation.

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
 from .. import clock
@@ -392,7 +392,8 @@ class DataExchange:
             status.last_attempt, status.last_outcome = latest.started_at, latest.outcome
             if latest.outcome not in (COMPLETED, RUNNING):
                 status.last_error = latest.reason
-        status.pupils = len(s.exec(select(CohortPupil.id).where(CohortPupil.school_id == school.id)).all())
+        status.pupils = s.exec(select(func.count()).select_from(CohortPupil)
+                               .where(CohortPupil.school_id == school.id)).one()
         for rnd in self.kernel.config.rounds:
             if rnd.mis_cutoff and conn.connected_at.astimezone(LONDON).date() > rnd.mis_cutoff:
                 status.notes.append(f"connected after round {rnd.id}'s MIS cut-off ({rnd.mis_cutoff:%d %b %Y}): "
