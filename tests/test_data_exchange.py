@@ -502,3 +502,18 @@ def test_characteristics_fall_back_to_the_census_extract(db_url, tmp_path):
     assert chars == {p.upn: {"disadvantaged": True, "sen": "E", "eal": False} for p in pupils}
     assert cohorts.characteristics(service, SCHOOL) == {}
     service.engine.dispose()
+
+
+def test_missing_secret_and_oversized_reply_fail_with_what_to_do(db_url, tmp_path, xporter):
+    settings = xporter.settings()
+    del settings["password"]
+    service = make_service(db_url, tmp_path, {"xporter": settings})
+    exchange = DataExchange(service)
+    exchange.connect(OPERATOR, SCHOOL, "xporter")
+    summary = exchange.pull(SCHOOL)
+    assert summary.outcome == "failed" and 'password = { env = "FRS_XPORTER_PASSWORD" }' in summary.reason
+    partner = service.kernel.partners["xporter"]
+    partner.settings.update(password=xporter.password, max_response_bytes=500)
+    summary = exchange.pull(SCHOOL)
+    assert summary.outcome == "failed" and "max_response_bytes" in summary.reason
+    service.engine.dispose()
