@@ -517,3 +517,14 @@ def test_missing_secret_and_oversized_reply_fail_with_what_to_do(db_url, tmp_pat
     summary = exchange.pull(SCHOOL)
     assert summary.outcome == "failed" and "max_response_bytes" in summary.reason
     service.engine.dispose()
+
+
+def test_cron_weekdays_mean_what_cron_means():
+    from apscheduler.triggers.cron import CronTrigger
+    from frs_data_exchange import cron_trigger_args
+
+    monday = dt.datetime(2026, 11, 30, tzinfo=LONDON)
+    sunday_run = CronTrigger(**cron_trigger_args("0 3 * * 0")).get_next_fire_time(None, monday)
+    assert sunday_run.date() == dt.date(2026, 12, 6) and sunday_run.hour == 3
+    weekdays = CronTrigger(**cron_trigger_args("30 1 * * 1-5")).get_next_fire_time(None, monday)
+    assert weekdays.date() == dt.date(2026, 11, 30)

@@ -8,6 +8,7 @@ third party's) registered through ``register_partners``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from frs import hookimpl
@@ -22,6 +23,7 @@ SETTINGS = (
             (int, float), default=1800.0),
 )
 CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
 class DataExchangeSource(PupilSource):
@@ -74,7 +76,14 @@ def cron_trigger_args(schedule: str) -> dict[str, Any]:
         CronTrigger.from_crontab(schedule, timezone="Europe/London")
     except ValueError as exc:
         raise ValueError(f"[plugins.{PLUGIN}] schedule {schedule!r} is not a cron line: {exc}") from None
-    return {**dict(zip(CRON_FIELDS, fields)), "timezone": "Europe/London"}
+    args = dict(zip(CRON_FIELDS, fields))
+    # cron counts weekdays from Sunday = 0, APScheduler's CronTrigger from Monday = 0: use names
+    args["day_of_week"] = re.sub(r"(?<![/\d])\d+", lambda m: WEEKDAYS[int(m[0]) % 7], args["day_of_week"])
+    try:
+        CronTrigger(**args, timezone="Europe/London")
+    except ValueError as exc:
+        raise ValueError(f"[plugins.{PLUGIN}] schedule {schedule!r}: {exc}") from None
+    return {**args, "timezone": "Europe/London"}
 
 
 def pull_job(context: JobContext, schools: list[str] | None = None, *, retry_after: float = 1800.0) -> JobOutcome:
