@@ -86,9 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     print('password = { env = "FRS_XPORTER_PASSWORD" }\n')
     print(f"export FRS_XPORTER_RELYING_PARTY={args.relying_party} FRS_XPORTER_PASSWORD={args.password}", flush=True)
     if args.write_config:
-        with open(args.write_config, "w", encoding="utf-8") as handle:
-            handle.write(CONFIG.format(url=server.url, token=server.TOKEN_PATH, api=server.API_PATH,
-                                       census=Path(args.census_folder).resolve(), home=Path("instance-dx").resolve()))
+        target = Path(args.write_config)
+        partial = target.with_name(target.name + ".part")  # whole or not at all, for whoever waits for it
+        partial.write_text(CONFIG.format(url=server.url, token=server.TOKEN_PATH, api=server.API_PATH,
+                                         census=Path(args.census_folder).resolve(),
+                                         home=Path("instance-dx").resolve()), encoding="utf-8")
+        partial.replace(target)
         print(f"\nwrote {args.write_config}: export FRS_CONFIG={Path(args.write_config).resolve()}", flush=True)
     try:
         while True:
