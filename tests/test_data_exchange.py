@@ -123,8 +123,8 @@ def test_recorded_shape_with_upns_is_stored_with_dates_and_characteristics(dx):
 
 
 def test_slow_reply_times_out_and_is_retried(dx, xporter):
-    xporter.fault("slow", seconds=2.5)
-    dx.kernel.partners["xporter"].settings["timeout"] = 0.5
+    xporter.fault("slow", seconds=4)
+    dx.kernel.partners["xporter"].settings["timeout"] = 1.5
     summary = dx.pull(SCHOOL)
     assert summary.outcome == "completed" and summary.retries == 1
 

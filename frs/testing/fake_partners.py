@@ -303,7 +303,7 @@ class FakeXporter(FakeServer):
     def settings(self, **extra: Any) -> dict[str, Any]:
         """``[plugins.xporter]`` pointing at this server, with quick retries for tests."""
         return {"token_url": self.url + self.TOKEN_PATH, "api_url": self.url + self.API_PATH,
-                "relying_party": self.relying_party, "password": self.password, "timeout": 2.0,
+                "relying_party": self.relying_party, "password": self.password, "timeout": 5.0,
                 "retries": 2, "backoff_base": 0.01, "page_size": 2, **extra}
 
     def secrets(self) -> list[str]:
@@ -401,7 +401,7 @@ class FakeWonde(FakeServer):
                 "year": {"data": {"code": str(pupil.nc_year or ""), "name": f"Year {pupil.nc_year}"}}}
 
     def settings(self, **extra: Any) -> dict[str, Any]:
-        return {"api_url": self.url + self.API_PATH, "token": self.token, "timeout": 2.0, "retries": 2,
+        return {"api_url": self.url + self.API_PATH, "token": self.token, "timeout": 5.0, "retries": 2,
                 "backoff_base": 0.01, "page_size": 2, **extra}
 
     def secrets(self) -> list[str]:
