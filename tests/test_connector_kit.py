@@ -23,3 +23,9 @@ def census_folder(tmp_path):
 
 
 TestCensusSource = get_source_test_class("census", prepare=census_folder)
+
+
+TestBlankSource = get_source_test_class(
+    "blank", prepare=lambda tmp_path: ({}, School("8014000", "Any School"), 11, []),
+    bypass={"settings_schema": "the blank template has no settings",
+            "other_year_and_school": "the blank template serves every school, known or not"})
