@@ -8,7 +8,10 @@ column (as a school would, with openpyxl) and then times, in this one process an
   (b) a bare python-calamine read of the results sheet (the floor to stay near),
   (c) frs validation end to end (gate + calamine read + structure + every rule), and the
       upload gate alone, to show where the time goes,
-  (d) writing the template itself (xlsxwriter).
+  (d) writing the template itself (xlsxwriter),
+  (e) start-up, as whole processes: `frs --version` and `frs --help` against a bare
+      `python -c pass`, and `frs validate FILE` against a process that only runs
+      openpyxl.load_workbook on the same file (issue 7 asks for validate to be the faster one).
 Peak memory is the VmHWM of a fresh process that imports frs and validates the file once.
 Ratios, not milliseconds, are what carry between machines; no target is asserted here.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -70,6 +74,40 @@ def peak_mib(code: str, *args: str) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
+OPENPYXL_CHILD = "import sys, openpyxl; openpyxl.load_workbook(sys.argv[1])"
+FRS = os.path.join(os.path.dirname(sys.executable), "frs")  # the installed console script
+
+
+def process_ms(argv: list[str], repeat: int) -> float:
+    """Median wall time of a whole process, start to exit (what an operator waits for)."""
+    def run():
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return median_ms(run, repeat)
+
+
+DISCOVERY_CHILD = r"""
+import time
+start = time.perf_counter()
+import importlib.metadata as md
+from frs.plugins import discover
+discover()
+print((time.perf_counter() - start) * 1000)
+"""
+
+
+def startup(repeat: int) -> dict:
+    python_ms = process_ms([sys.executable, "-c", "pass"], repeat)
+    # entry-point discovery scans every installed distribution: part of each command that loads plugins
+    discovery_ms = statistics.median(
+        float(subprocess.run([sys.executable, "-c", DISCOVERY_CHILD], capture_output=True, text=True,
+                             check=True).stdout) for _ in range(repeat))
+    version_ms = process_ms([FRS, "--version"], repeat)
+    help_ms = process_ms([FRS, "--help"], repeat)
+    return {"python_ms": python_ms, "frs_version_ms": version_ms, "frs_help_ms": help_ms,
+            "plugin_discovery_ms": round(discovery_ms, 1),
+            "x_version_vs_python": round(version_ms / python_ms, 2), "x_help_vs_python": round(help_ms / python_ms, 2)}
+
+
 def bench(kernel: Kernel, keystage_id: str, pupils: int, repeat: int) -> dict:
     import openpyxl
     from python_calamine import CalamineWorkbook
@@ -101,6 +139,11 @@ def bench(kernel: Kernel, keystage_id: str, pupils: int, repeat: int) -> dict:
         tmp.flush()
         row["frs_peak_mib"] = round(peak_mib(CHILD, tmp.name, SCHOOL.dfe, keystage_id), 1)
         row["calamine_peak_mib"] = round(peak_mib(CALAMINE_CHILD, tmp.name, ks.sheet_name), 1)
+        runs = max(3, repeat // 3)
+        row["validate_process_ms"] = process_ms([FRS, "validate", tmp.name, "--school", SCHOOL.dfe, "--keystage",
+                                                 keystage_id], runs)
+        row["openpyxl_process_ms"] = process_ms([sys.executable, "-c", OPENPYXL_CHILD, tmp.name], runs)
+    row["x_validate_process_vs_openpyxl"] = round(row["validate_process_ms"] / row["openpyxl_process_ms"], 2)
     row["x_faster_than_openpyxl"] = round(row["openpyxl_ms"] / row["frs_validate_ms"], 1)
     row["x_calamine"] = round(row["frs_validate_ms"] / row["calamine_ms"], 2)
     return row
@@ -115,10 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     kernel = Kernel(config.load())
+    print("timing start-up ...", file=sys.stderr)
+    started = startup(max(3, args.repeat))
     rows = []
     for ks_id in args.keystage or sorted(kernel.keystages):
         print(f"benchmarking {ks_id} ...", file=sys.stderr)
-        rows.append(bench(kernel, ks_id, args.pupils, args.repeat))
+        rows.append({**bench(kernel, ks_id, args.pupils, args.repeat), **started})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -132,7 +177,16 @@ def main(argv: list[str] | None = None) -> int:
                  f"{r['x_calamine']}x", f"{r['frs_peak_mib']}", f"{r['calamine_peak_mib']}",
                  f"{r['template_write_ms']:.1f}")
         print("  ".join(f"{c:>13}" for c in cells))
+    print(f"\nStart-up (whole processes, median): python -c pass {started['python_ms']:.0f} ms; "
+          f"frs --version {started['frs_version_ms']:.0f} ms ({started['x_version_vs_python']}x python); "
+          f"frs --help {started['frs_help_ms']:.0f} ms ({started['x_help_vs_python']}x python); "
+          f"plugin discovery (importlib.metadata entry points) {started['plugin_discovery_ms']:.0f} ms")
+    for r in rows:
+        print(f"  frs validate process, {r['keystage']}: {r['validate_process_ms']:.0f} ms against "
+              f"{r['openpyxl_process_ms']:.0f} ms for a process that only opens the file with openpyxl "
+              f"({r['x_validate_process_vs_openpyxl']}x; below 1 is faster)")
     print("\nAims (issue 2): >= 10x faster than openpyxl, within 2x of bare calamine, peak < 64 MiB.")
+    print("Aims (issue 7): frs --version and --help under 100 ms; a validate process faster than openpyxl's.")
     return 0
 
 

@@ -9,10 +9,18 @@
 - :mod:`frs.testing` (the conformance kit).
 """
 
-from .hookspecs import hookimpl
-
 __version__ = "0.1.0"
 #: bumped when a hook is added; hooks are never removed or changed incompatibly
 PLUGIN_API_VERSION = 2
 
 __all__ = ["hookimpl", "__version__", "PLUGIN_API_VERSION"]
+
+
+def __getattr__(name: str):
+    # ``frs.hookimpl`` is resolved on first use, so ``import frs`` (and ``frs --help``) does not
+    # pay for pluggy; ``from frs import hookimpl`` works exactly as before.
+    if name == "hookimpl":
+        from .hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

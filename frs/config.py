@@ -82,6 +82,10 @@ class Config:
 
 
 _TOP = {"service", "plugins", "rounds", "limits"}
+# bounds for whole numbers: TOML allows integers up to 2**63, far past anything meaningful here
+MAX_LIMIT = 2**31 - 1
+YEARS = (2000, 2100)
+KEY_STAGES = (1, 5)
 _SERVICE = {"home": str, "database_url": str}
 _ROUND = {"id": str, "key_stage": int, "year": int, "opens": "datetime", "closes": "datetime",
           "mis_cutoff": "date", "reports_due": "date", "sources": "names"}
@@ -103,12 +107,32 @@ def load(path: str | Path | None = None) -> Config:
     if path is None:
         return _apply_env(Config(path=None))
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+    try:
+        raw = tomllib.loads(_text(data, path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     return _apply_env(parse(raw, path))
+
+
+def _text(data: bytes, path: Path) -> str:
+    """The file as text. TOML is UTF-8; a byte-order mark (Notepad writes one) is allowed, other
+    encodings are refused with what to do, rather than guessed."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[:200].count(b"\x00") > 1:
+        raise ConfigError(f"{path}: the file is saved as UTF-16; TOML must be UTF-8 (in your editor, save it "
+                          "again with encoding UTF-8)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line} is not UTF-8 text (byte 0x{data[exc.start]:02x}, perhaps Latin-1 "
+                          "or Windows-1252); save the file again with encoding UTF-8") from None
 
 
 def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
@@ -121,7 +145,7 @@ def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
         if key in service:
             value = _resolve(service[key], where, f"service.{key}")
             if not isinstance(value, typ):
-                raise ConfigError(f"{where}: service.{key} must be a string, got {value!r}")
+                raise ConfigError(f"{where}: service.{key} must be a string, got {_shown(value)}")
             service[key] = value
     base = path.resolve().parent.parent if path else Path.cwd()
     if "home" in service:
@@ -133,11 +157,11 @@ def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
     for key, value in plugins.items():
         if key == "enabled":
             if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-                raise ConfigError(f"{where}: plugins.enabled must be a list of plugin names, got {value!r}")
+                raise ConfigError(f"{where}: plugins.enabled must be a list of plugin names, got {_shown(value)}")
             cfg.enabled = list(value)
         elif key == "strict":
             if not isinstance(value, bool):
-                raise ConfigError(f"{where}: plugins.strict must be true or false, got {value!r}")
+                raise ConfigError(f"{where}: plugins.strict must be true or false, got {_shown(value)}")
             cfg.strict = value
         elif isinstance(value, dict):
             cfg.plugin_settings[key] = {k: _resolve(v, where, f"plugins.{key}.{k}") for k, v in value.items()}
@@ -149,8 +173,9 @@ def parse(raw: dict[str, Any], path: Path | None = None) -> Config:
     known = {f.name for f in Limits.__dataclass_fields__.values()}
     _unknown(limits, known, where, "limits.")
     for key, value in limits.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"{where}: limits.{key} must be a positive whole number, got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_LIMIT:
+            raise ConfigError(f"{where}: limits.{key} must be a positive whole number up to {MAX_LIMIT}, "
+                              f"got {_shown(value)}")
         setattr(cfg.limits, key, value)
 
     rounds = raw.get("rounds", [])
@@ -190,11 +215,13 @@ def _round(item: dict[str, Any], where: str, key: str) -> Round:
             continue
         value = item[name]
         if kind is int:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"{where}: {key}.{name} must be a whole number, got {value!r}")
+            low, high = KEY_STAGES if name == "key_stage" else YEARS
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ConfigError(f"{where}: {key}.{name} must be a whole number from {low} to {high}, "
+                                  f"got {_shown(value)}")
         elif kind is str:
             if not isinstance(value, str) or not value:
-                raise ConfigError(f"{where}: {key}.{name} must be a non-empty string, got {value!r}")
+                raise ConfigError(f"{where}: {key}.{name} must be a non-empty string, got {_shown(value)}")
         elif kind == "datetime":
             value = _datetime(value, where, f"{key}.{name}")
         elif kind == "date":
@@ -216,11 +243,11 @@ def _datetime(value: Any, where: str, key: str) -> dt.datetime:
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            raise ConfigError(f"{where}: {key} must be a date-time like 2021-09-03T17:00, got {value!r}") from None
+            raise ConfigError(f"{where}: {key} must be a date-time like 2021-09-03T17:00, got {_shown(value)}") from None
     elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
     if not isinstance(value, dt.datetime):
-        raise ConfigError(f"{where}: {key} must be a date-time like 2021-09-03T17:00, got {value!r}")
+        raise ConfigError(f"{where}: {key} must be a date-time like 2021-09-03T17:00, got {_shown(value)}")
     return value.replace(tzinfo=LONDON) if value.tzinfo is None else value.astimezone(LONDON)
 
 
@@ -232,12 +259,22 @@ def _date(value: Any, where: str, key: str) -> dt.date:
             pass
     elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
-    raise ConfigError(f"{where}: {key} must be a date like 2021-07-16, got {value!r}")
+    raise ConfigError(f"{where}: {key} must be a date like 2021-07-16, got {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    """A wrong value as a message shows it: its kind for tables and arrays, else cut short."""
+    if isinstance(value, dict):
+        return "a table" + (f" ({', '.join(map(str, value))})" if value else "")[:60]
+    if isinstance(value, list):
+        return "an array"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _table(value: Any, where: str, key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}: {key} must be a table, got {value!r}")
+        raise ConfigError(f"{where}: {key} must be a table, got {_shown(value)}")
     return dict(value)
 
 

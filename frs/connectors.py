@@ -24,7 +24,7 @@ def dfe_number(text: str) -> str | None:
     The forms 8012345, 801/2345 and 801-2345 all occur in DfE and MIS documents.
     """
     clean = text.strip().replace("/", "").replace("-", "").replace(" ", "")
-    return clean if len(clean) == 7 and clean.isdigit() else None
+    return clean if len(clean) == 7 and clean.isascii() and clean.isdigit() else None  # 0-9 only, not ７ or ٧
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
 
-from ..config import LONDON
-from . import main, pass_app
+from . import main, pass_app, program
 
 SCHOOL_DFE, SCHOOL_NAME = "1231234", "Demo Academy"
 MANAGER = "data.manager@demo-academy.example"
@@ -16,7 +16,8 @@ MANAGER = "data.manager@demo-academy.example"
 
 @main.command("demo")
 @click.option("--keystage", default="ks5_alevel", show_default=True, help="Key stage to demonstrate.")
-@click.option("--pupils", default=30, show_default=True, help="Pupils in the demo cohort.")
+@click.option("--pupils", default=30, show_default=True, type=click.IntRange(3, 2000),
+              help="Pupils in the demo cohort (3 to 2000).")
 @pass_app
 def demo_command(app, keystage: str, pupils: int) -> None:
     """Set up a demo school and run a results day end to end.
@@ -27,15 +28,20 @@ def demo_command(app, keystage: str, pupils: int) -> None:
     then a clean copy, confirms it and lists the uploads. If FRS_NOW is not set, the clock is set
     inside the key stage's latest round so uploads are accepted. Safe to run again.
     """
+    from ..config import LONDON
     from ..connectors import School
     from ..demo import DemoSource, fill_results
+    from ..kernel import UnknownKeyStage
     from ..storage.service import Service
     from ..validation import render
     from ..validation.engine import annotate
     from ..workbook.template import build_template, template_filename
 
     kernel = app.kernel
-    ks = kernel.keystage(keystage)
+    try:
+        ks = kernel.keystage(keystage)
+    except UnknownKeyStage as exc:
+        raise click.BadParameter(str(exc), param_hint="'--keystage'") from None
     rnd = kernel.round_for(ks)
     if rnd is None:
         raise click.UsageError(f"config has no round for key stage {ks.key_stage}")
@@ -87,6 +93,7 @@ def demo_command(app, keystage: str, pupils: int) -> None:
         when = view.uploaded_at.astimezone(LONDON).strftime("%d/%m/%Y %H:%M")
         click.echo(f"   #{view.id:<4} {view.status:<22} {view.pupils:>3} pupils  {when}  {view.filename}"
                    + (f"  ({view.report_status})" if view.report_status else ""))
-    click.echo(f"\nTry: frs validate {out / name} --school {SCHOOL_DFE}\n"
-               f"     FRS_NOW={os.environ['FRS_NOW']} frs uploads list --school {SCHOOL_DFE} --all\n"
-               f"     frs audit --school {SCHOOL_DFE}")
+    frs = program()
+    click.echo(f"\nTry: {frs} validate {shlex.quote(str(out / name))} --school {SCHOOL_DFE}\n"
+               f"     FRS_NOW={os.environ['FRS_NOW']} {frs} uploads list --school {SCHOOL_DFE} --all\n"
+               f"     {frs} audit --school {SCHOOL_DFE}")

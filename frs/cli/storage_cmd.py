@@ -13,9 +13,8 @@ from pathlib import Path
 
 import click
 
-from . import App, echo_json, fail, main, pass_app, read_upload
-from ..issues import plural
-from ..storage.models import PERMISSIONS
+from . import App, OutputFile, echo_json, fail, main, pass_app, program, read_upload, write_output
+from ..storage.names import PERMISSIONS
 
 
 def _service(app: App, ready: bool = True):
@@ -33,7 +32,7 @@ def refusals(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from ..storage.db import DatabaseNotReady
+        from ..storage.db import DatabaseError
         from ..storage.service import Refused, StorageFailed
 
         try:
@@ -46,7 +45,7 @@ def refusals(func):
             if kwargs.get("as_json"):
                 echo_json({"refused": exc.reason, "code": exc.code, "issues": [i.to_dict() for i in exc.issues]})
             fail(exc.reason)
-        except (StorageFailed, DatabaseNotReady) as exc:
+        except (StorageFailed, DatabaseError) as exc:
             fail(str(exc), 2)
 
     return wrapper
@@ -84,7 +83,8 @@ def db_init(app: App):
     service = _service(app, ready=False)
     created = service.init_db()
     click.echo(f"Database {describe(str(service.engine.url))}: "
-               + (f"created {len(created)} tables ({', '.join(created)})." if created else "up to date."))
+               + (f"created {len(created)} tables ({', '.join(created)})." if created
+                  else "up to date; nothing changed."))
     click.echo(f"Files are stored under {service.store.root.resolve()}")
 
 
@@ -112,7 +112,8 @@ def schools_import(app: App, file: Path, as_json: bool):
         echo_json(result.to_dict())
     else:
         click.echo(f"{file.name}: {result.added} added, {result.updated} updated, {result.unchanged} unchanged, "
-                   f"{len(result.bad)} bad rows.")
+                   f"{len(result.bad)} lines not loaded." + ("" if result.added or result.updated else
+                                                             " Nothing changed in the database."))
         for line, reason in result.bad[:100]:
             click.echo(f"  line {line}: {reason}")
         if len(result.bad) > 100:
@@ -127,8 +128,9 @@ def schools_import(app: App, file: Path, as_json: bool):
 @refusals
 def schools_add(app: App, dfe: str, name: str, urn: str | None):
     """Add one school (or rename the school with this DfE number)."""
-    school, created = _service(app).add_school(dfe, name, urn=urn)
-    click.echo(f"{'Added' if created else 'Updated'} {school.dfe} {school.name}")
+    school, outcome = _service(app).put_school(dfe, name, urn=urn)
+    click.echo({"added": "Added", "updated": "Updated"}.get(outcome, "Nothing changed: already held as")
+               + f" {school.dfe} {school.name}")
 
 
 @schools_group.command("list")
@@ -168,14 +170,19 @@ def users_add(app: App, email: str, school_dfe: str, permissions: tuple[str, ...
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"{'Added' if result['created'] else 'Updated'} {result['email']}: "
-                   f"{', '.join(result['permissions'])} at {result['school']}")
+        held = f"{', '.join(result['permissions'])} at {result['school']}"
+        if result["changed"]:
+            click.echo(f"{'Added' if result['created'] else 'Updated'} {result['email']}: {held}")
+        else:
+            click.echo(f"Nothing changed: {result['email']} already has {held}")
 
 
 # --------------------------------------------------------------------------- uploads
 
 
 def _print_upload(view) -> None:
+    from ..issues import plural
+
     click.echo(f"Upload {view.id}: {view.filename} for {view.school_name} ({view.school_dfe}), {view.keystage}")
     click.echo(f"  Status: {view.status}" + (f" ({view.report_status})" if view.report_status else ""))
     counts = ", ".join(plural(n, word) for n, word in ((view.pupils, "pupil"), (view.errors, "error"),
@@ -205,7 +212,8 @@ def upload_cmd(app: App, file: Path, actor: str, school_dfe: str | None, keystag
 
     A file with errors is kept as "Upload error" (see `frs uploads show` and `frs uploads errors`);
     a clean one waits for confirmation. Files refused by the upload gate, or sent outside the
-    round's dates, are not stored. Exit status 1 when refused or when --confirm was refused.
+    round's dates, are not stored. Exit status 1 when refused, when the file was stored with
+    errors (like `frs validate`), or when --confirm was refused.
     """
     from ..validation.render import table
 
@@ -219,9 +227,11 @@ def upload_cmd(app: App, file: Path, actor: str, school_dfe: str | None, keystag
             click.echo(table(result.report))
         _print_upload(result.upload)
         if result.upload.status == "Awaiting confirmation":
-            click.echo(f"  Confirm it with: frs uploads confirm {result.upload.id} --as {actor} --accept-terms")
+            click.echo(f"  Confirm it with: {program()} uploads confirm {result.upload.id} --as {actor} --accept-terms")
     if result.confirm_refused:
         fail(result.confirm_refused)
+    if not result.report.valid:
+        sys.exit(1)  # stored, but with errors: scripts see the same status as `frs validate`
 
 
 @main.group("uploads")
@@ -316,14 +326,13 @@ def uploads_delete(app: App, upload_id: int, actor: str, as_json: bool):
 @uploads_group.command("download")
 @click.argument("upload_id", type=int)
 @as_option()
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", required=True, type=OutputFile(allow_dash=True),
               help="Where to write the file ('-' for standard output).")
 @pass_app
 @refusals
 def uploads_download(app: App, upload_id: int, actor: str, output: Path):
     """Download an upload's file exactly as it was uploaded (any upload not deleted)."""
-    filename, data = _service(app).download(actor, upload_id)
-    _write(output, data)
+    filename, data = _service(app).download(actor, upload_id, deliver=lambda data: write_output(output, data))
     if str(output) != "-":
         click.echo(f"Wrote {filename} ({len(data)} bytes) to {output}")
 
@@ -331,7 +340,7 @@ def uploads_download(app: App, upload_id: int, actor: str, output: Path):
 @uploads_group.command("errors")
 @click.argument("upload_id", type=int)
 @as_option()
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", required=True, type=OutputFile(allow_dash=True),
               help="Where to write the error list (.xlsx; '-' for standard output).")
 @pass_app
 @refusals
@@ -339,18 +348,10 @@ def uploads_errors(app: App, upload_id: int, actor: str, output: Path):
     """Write an upload's error list as a spreadsheet (one row per issue)."""
     from ..validation.render import errors_xlsx
 
-    report = _service(app).error_report(actor, upload_id)
-    _write(output, errors_xlsx(report))
+    report = _service(app).error_report(actor, upload_id,
+                                        deliver=lambda report: write_output(output, errors_xlsx(report)))
     if str(output) != "-":
         click.echo(f"Wrote {len(report.issues)} issues to {output}")
-
-
-def _write(output: Path, data: bytes) -> None:
-    if str(output) == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        output.write_bytes(data)
 
 
 # --------------------------------------------------------------------------- rounds, audit, store
@@ -361,7 +362,7 @@ def _write(output: Path, data: bytes) -> None:
 @pass_app
 def rounds_cmd(app: App, as_json: bool):
     """List the collection rounds and whether each is open now (FRS_NOW sets "now" for rehearsals)."""
-    from ..storage.service import round_states
+    from ..services.rounds import round_states
 
     rounds = round_states(app.kernel)
     if as_json:
@@ -376,7 +377,7 @@ def rounds_cmd(app: App, as_json: bool):
 
 @main.command("audit")
 @click.option("--school", "school_dfe", required=True, metavar="DFE", help="The school's DfE number.")
-@click.option("--limit", type=int, help="Show only the last N lines.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), help="Show only the last N lines.")
 @as_option(required=False)
 @json_option
 @pass_app
@@ -396,13 +397,20 @@ def audit_cmd(app: App, school_dfe: str, limit: int | None, actor: str | None, a
     click.echo(f"{len(events)} audit lines")
 
 
+def _finite(value: float, param) -> float:
+    if value != value:  # NaN passes every range check
+        raise click.BadParameter("must be a number of hours", param=param)
+    return value
+
+
 @main.group("store")
 def store_group():
     """The file store."""
 
 
 @store_group.command("sweep")
-@click.option("--older-than", "hours", type=float, default=24.0, show_default=True,
+@click.option("--older-than", "hours", type=click.FloatRange(0.0, 24.0 * 366), default=24.0, show_default=True,
+              callback=lambda ctx, param, value: _finite(value, param),
               help="Only remove orphan files last touched more than this many hours ago.")
 @pass_app
 @refusals

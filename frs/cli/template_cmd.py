@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..connectors import PupilSource, School, SourceContext, dfe_number
-from ..kernel import UnknownKeyStage
-from ..workbook.template import build_template, template_filename
-from . import fail, main, pass_app
+from . import OutputFile, fail, main, pass_app
+
+if TYPE_CHECKING:
+    from ..connectors import PupilSource, School
 
 
 @main.command("template")
@@ -22,7 +23,7 @@ from . import fail, main, pass_app
                    "name. Blank lines and lines starting with # are ignored.")
 @click.option("--keystage", "keystage_id", required=True, metavar="KS",
               help="Key stage id, e.g. ks5_alevel (see `frs plugins`).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", "-o", type=OutputFile(),
               help="File to write (one school only).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write each school's template into, under its standard file name.")
@@ -48,6 +49,10 @@ def template(app, schools, schools_file, keystage_id, output, output_dir, round_
     Prints each file written. Exit status 1 if any school's template could not be made,
     2 on a usage error.
     """
+    from ..connectors import School, SourceContext
+    from ..kernel import UnknownKeyStage
+    from ..workbook.template import build_template, template_filename
+
     service = _database(app)
     held = {school.dfe: school.name for school in service.schools()} if service else {}
     if all_schools:
@@ -59,6 +64,12 @@ def template(app, schools, schools_file, keystage_id, output, output_dir, round_
         raise click.UsageError("Give either --output or --output-dir, not both.")
     if output and len(targets) > 1:
         raise click.UsageError("--output names one file: use --output-dir for several schools.")
+    if output_dir:
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot create the folder {str(output_dir)!r}: {exc.strerror or exc}",
+                                     param_hint="'--output-dir'") from None
     kernel = app.kernel
     try:
         keystage = kernel.keystage(keystage_id)
@@ -101,9 +112,16 @@ def template(app, schools, schools_file, keystage_id, output, output_dir, round_
 
 
 def _schools(dfe_numbers, schools_file, school_name) -> list[School]:
+    from ..connectors import School, dfe_number
+
     entries = [(dfe, school_name) for dfe in dfe_numbers]
     if schools_file is not None:
-        for line in schools_file:
+        try:
+            lines = schools_file.read().splitlines()
+        except UnicodeDecodeError as exc:
+            raise click.BadParameter(f"{schools_file.name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+                                     "save it again as UTF-8", param_hint="'--schools-file'") from None
+        for line in lines:
             line = line.strip()
             if line and not line.startswith("#"):
                 dfe, _, name = line.partition(",")
@@ -140,7 +158,7 @@ def _database(app):
         return None
 
 
-def _notes(kernel, school: School, chosen: PupilSource, context: SourceContext) -> None:
+def _notes(kernel, school: "School", chosen: "PupilSource", context) -> None:
     """Say why a source that would have come first was not used (e.g. a round's MIS cut-off)."""
     for other in sorted(kernel.sources.values(), key=lambda s: -s.priority):
         if other is chosen or other.priority <= chosen.priority:

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import click
 
-from .. import connectors
-from ..kernel import UnknownKeyStage
-from . import echo_json, fail, main, pass_app, read_upload
+from . import OutputFile, echo_json, fail, main, pass_app, read_upload
 
 
 def dfe_number(ctx, param, value):
     if value is None:
         return value
-    clean = connectors.dfe_number(value)
+    from ..connectors import dfe_number as clean_dfe
+
+    clean = clean_dfe(value)
     if clean is None:
         raise click.BadParameter(f"{value!r} is not a DfE number: 7 digits, LA code + establishment number (e.g. 1231234)")
     return clean
@@ -27,8 +27,8 @@ def dfe_number(ctx, param, value):
 @click.option("--keystage", help="Key stage id (default: read from the template's cell A1).")
 @click.option("--round", "round_id", help="Round id from config (default: the key stage's latest round).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"valid": bool, "issues": [...]} as JSON.')
-@click.option("--errors-xlsx", type=click.Path(dir_okay=False, path_type=Path), help="Write the error-list spreadsheet here.")
-@click.option("--annotated", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--errors-xlsx", type=OutputFile(), help="Write the error-list spreadsheet here.")
+@click.option("--annotated", type=OutputFile(),
               help="Write a copy of the sheet with each bad cell highlighted and commented.")
 @pass_app
 def validate_command(app, file: Path, school: str, keystage: str | None, round_id: str | None, as_json: bool,
@@ -38,6 +38,7 @@ def validate_command(app, file: Path, school: str, keystage: str | None, round_i
     Prints a table of issues (row, column, UPN, code, message). Exit status: 0 when there are no
     errors (warnings allowed), 1 when there are errors, 2 on a usage error.
     """
+    from ..kernel import UnknownKeyStage
     from ..validation import render
     from ..validation.engine import annotate, validate
 

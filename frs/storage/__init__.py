@@ -7,6 +7,14 @@ the service layer that the command line and the web share.
 - :mod:`frs.storage.service`: every action, permission-checked and audited.
 """
 
-from .service import OPERATOR, Refused, Service, StorageFailed
-
 __all__ = ["OPERATOR", "Refused", "Service", "StorageFailed"]
+
+
+def __getattr__(name: str):
+    # Loaded on first use: importing frs.storage.names (or this package) must not pull in
+    # SQLAlchemy, so commands that never touch the database start at once.
+    if name in __all__:
+        from . import service
+
+        return getattr(service, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

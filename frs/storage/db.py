@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import event, inspect
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -25,7 +26,18 @@ SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={BUSY_T
                   "foreign_keys=ON", "secure_delete=ON")
 
 
-class DatabaseNotReady(Exception):
+#: database kinds frs is built and tested on
+SUPPORTED = ("sqlite", "postgresql")
+EXAMPLES = "sqlite:////path/to/frs.db or postgresql+psycopg://user@host:5432/frs"
+WHERE = "FRS_DATABASE_URL or [service] database_url in the config"
+
+
+class DatabaseError(Exception):
+    """The database URL is wrong or of a kind frs does not support, or the database cannot be
+    reached or used. The message names the database without its password."""
+
+
+class DatabaseNotReady(DatabaseError):
     """The database has no frs tables yet."""
 
 
@@ -41,14 +53,54 @@ def describe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000})
+def problem(exc: BaseException) -> str:
+    """The first line of the driver's own message (no SQL, no parameters), for operators."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
+    return text[:300]
 
+
+def database_problem(exc: BaseException) -> str:
+    return f"the database failed: {problem(exc)}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a supported database URL; a wrong or unsupported URL raises DatabaseError."""
+    try:
+        parsed = make_url(url)
+    except (sa_exc.ArgumentError, ValueError):
+        # not echoed: a mangled URL may still carry a password somewhere
+        scheme = url.split("://")[0] if "://" in url and len(url.split("://")[0]) < 30 else ""
+        raise DatabaseError(f"the database URL (from {WHERE}) is not a database URL"
+                            + (f" (it starts {scheme}://)" if scheme else "") + f"; use e.g. {EXAMPLES}") from None
+    backend = parsed.drivername.split("+")[0]
+    if backend == "postgres" or parsed.drivername == "postgresql":
+        # the common spellings mean the PostgreSQL driver frs installs (psycopg 3)
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        backend = "postgresql"
+    if backend not in SUPPORTED:
+        raise DatabaseError(f"the database URL {parsed.render_as_string(hide_password=True)!r} is for "
+                            f"{backend!r}, which frs does not support (from {WHERE}); use e.g. {EXAMPLES}")
+    try:
+        if backend != "sqlite":
+            return create_engine(parsed, pool_pre_ping=True)
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"check_same_thread": False,
+                                                     "timeout": BUSY_TIMEOUT_MS / 1000})
+    except (sa_exc.NoSuchModuleError, ImportError) as exc:
+        raise DatabaseError(f"the database URL {parsed.render_as_string(hide_password=True)!r} needs a driver "
+                            f"that is not installed ({problem(exc)}); use e.g. {EXAMPLES}") from None
+    except (sa_exc.ArgumentError, TypeError, ValueError) as exc:
+        raise DatabaseError(f"the database URL {parsed.render_as_string(hide_password=True)!r} is not usable "
+                            f"({problem(exc)}); use e.g. {EXAMPLES}") from None
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the folder for the database {parsed.database}: "
+                            f"{exc.strerror or exc}") from None
+    return _sqlite_setup(engine)
+
+
+def _sqlite_setup(engine: Engine) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below)
@@ -69,15 +121,28 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+@contextlib.contextmanager
+def reaching(engine: Engine) -> Iterator[None]:
+    """Turn a failure to connect to (or open) the database into one DatabaseError line."""
+    try:
+        yield
+    except sa_exc.DBAPIError as exc:
+        raise DatabaseError(f"cannot use the database {describe(str(engine.url))}: {problem(exc)} "
+                            f"(check {WHERE}, and that the server is running)") from None
+
+
 def init_db(engine: Engine) -> list[str]:
     """Create any missing tables (idempotent). Returns the tables that were created."""
-    before = set(inspect(engine).get_table_names())
-    SQLModel.metadata.create_all(engine)
+    with reaching(engine):
+        before = set(inspect(engine).get_table_names())
+        SQLModel.metadata.create_all(engine)
     return sorted(set(SQLModel.metadata.tables) - before)
 
 
 def check_ready(engine: Engine) -> None:
-    missing = set(SQLModel.metadata.tables) - set(inspect(engine).get_table_names())
+    with reaching(engine):
+        tables = set(inspect(engine).get_table_names())
+    missing = set(SQLModel.metadata.tables) - tables
     if missing:
         raise DatabaseNotReady(f"the database {describe(str(engine.url))} has no frs tables "
                                f"({', '.join(sorted(missing))} missing): run `frs db init` first")

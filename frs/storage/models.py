@@ -14,21 +14,10 @@ from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-# permissions a user holds at one school
-MANAGE_DATA = "manage_data"  # upload, confirm, delete, download, see errors
-SETUP = "setup"  # connect the school's MIS (later issue)
-PERMISSIONS = (MANAGE_DATA, SETUP)
-
-# upload statuses, exactly as a school sees them
-UPLOAD_ERROR = "Upload error"
-AWAITING_CONFIRMATION = "Awaiting confirmation"
-PROCESSING = "Processing"  # confirmed and current; reports not yet made
-REPORTS_AVAILABLE = "Reports available"  # set when the reports exist (later issue)
-OVERWRITTEN = "Overwritten"
-DELETED = "Deleted"
-STATUSES = (UPLOAD_ERROR, AWAITING_CONFIRMATION, PROCESSING, REPORTS_AVAILABLE, OVERWRITTEN, DELETED)
-#: statuses hidden by ``uploads list`` unless ``--all``
-HIDDEN_STATUSES = (OVERWRITTEN, DELETED)
+# the names live in a module without the database layer, so the command line can offer them
+# (click choices) without importing SQLAlchemy
+from .names import (AWAITING_CONFIRMATION, DELETED, HIDDEN_STATUSES, MANAGE_DATA, OVERWRITTEN,  # noqa: F401
+                    PERMISSIONS, PROCESSING, REPORTS_AVAILABLE, SETUP, STATUSES, UPLOAD_ERROR)
 
 
 class UTCDateTime(TypeDecorator):

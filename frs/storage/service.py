@@ -28,8 +28,9 @@ from sqlmodel import Session, select
 from .. import clock
 from ..config import LONDON, ConfigError, Round
 from ..connectors import School as SchoolInfo, dfe_number
-from ..issues import Issue, Report
+from ..issues import CONTROL_CODES, Issue, Report, visible
 from ..kernel import UnknownKeyStage
+from ..services.rounds import round_states  # noqa: F401  (also offered here, as before)
 from ..keystage import KeyStage
 from . import db
 from .files import FileStore, StoreCorrupt, sha256_of
@@ -43,6 +44,8 @@ ORPHAN_AGE_SECONDS = 24 * 3600  # files no row refers to are removed after this 
 TERMS_REFUSAL = ("Confirming needs the terms and conditions accepted: tick the box (on the command line, "
                  "add --accept-terms). Nothing was confirmed.")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# in a one-line field (a school's name, type, ...) tabs and line breaks are as wrong as the rest
+_LINE_CONTROL = re.compile("[" + "".join(re.escape(chr(c)) for c in (*CONTROL_CODES, 9, 10, 13)) + "]")
 
 
 class Operator:
@@ -188,24 +191,40 @@ class Service:
     def add_school(self, dfe: str, name: str, *, urn: str | None = None, type: str | None = None,
                    phase: str | None = None, status: str | None = None) -> tuple[School, bool]:
         """Add a school, or update the one with this DfE number. Returns (school, created)."""
+        school, outcome = self.put_school(dfe, name, urn=urn, type=type, phase=phase, status=status)
+        return school, outcome == "added"
+
+    def put_school(self, dfe: str, name: str, *, urn: str | None = None, type: str | None = None,
+                   phase: str | None = None, status: str | None = None) -> tuple[School, str]:
+        """Add a school, or update the one with this DfE number. Returns (school, outcome) where
+        outcome is "added", "updated" or "unchanged" (nothing was written)."""
         given, dfe = dfe, dfe_number(dfe)
         if dfe is None:
             raise Refused(f"DfE number must be 7 digits (LA code + establishment number), got {given!r}")
-        if not name.strip():
+        values = {"name": name.strip(), "urn": urn, "type": type, "phase": phase, "status": status}
+        if not values["name"]:
             raise Refused("The school needs a name")
+        for attr, value in values.items():
+            problem = _field_problem(attr, value)
+            if problem:
+                raise Refused(f"The school's {problem}")
+        if urn is not None and not _ascii_digits(urn):
+            raise Refused(f"URN must be a number, got {urn!r}")
+        values = {k: v for k, v in values.items() if v is not None}
         with self._session(write=True) as s:
             school = s.exec(select(School).where(School.dfe == dfe)).first()
-            created = school is None
-            if created:
-                school = School(dfe=dfe, name=name.strip())
-            school.name = name.strip()
-            for attr, value in (("urn", urn), ("type", type), ("phase", phase), ("status", status)):
-                if value is not None:
-                    setattr(school, attr, value)
+            if school is None:
+                school, outcome = School(dfe=dfe, **values), "added"
+            elif any(getattr(school, k) != v for k, v in values.items()):
+                outcome = "updated"
+            else:
+                return school, "unchanged"
+            for attr, value in values.items():
+                setattr(school, attr, value)
             school.updated_at = clock.now()
             s.add(school)
             s.commit()
-            return school, created
+            return school, outcome
 
     def import_schools(self, data: bytes) -> ImportResult:
         """Load a Get Information about Schools establishment CSV. Good rows load, bad rows are
@@ -251,15 +270,18 @@ class Service:
                 user = User(email=email, name=name, created_at=clock.now())
                 s.add(user)
                 s.flush()
-            elif name:
+            renamed = bool(not created and name and user.name != name)
+            if renamed:
                 user.name = name
             held = set(s.exec(select(Permission.permission).where(
                 Permission.user_id == user.id, Permission.school_id == school.id)).all())
-            for p in permissions:
-                if p not in held:
-                    s.add(Permission(user_id=user.id, school_id=school.id, permission=p))
+            granted = [p for p in permissions if p not in held]
+            for p in granted:
+                s.add(Permission(user_id=user.id, school_id=school.id, permission=p))
             s.commit()
-            return {"email": email, "created": created, "school": school.dfe,
+            # "changed" False: the user already existed with these permissions; nothing was written
+            return {"email": email, "created": created, "school": school.dfe, "granted": granted,
+                    "changed": bool(created or renamed or granted),
                     "permissions": sorted(held | set(permissions))}
 
     # ------------------------------------------------------------------ rounds
@@ -320,9 +342,12 @@ class Service:
             self._record(audit, "refused", exc.reason)
             raise
         except Exception as exc:
-            self._record(audit, "failed", f"{type(exc).__name__}: {exc}")
+            # a database error's text carries the SQL and its parameters (pupil data): only the
+            # driver's first line goes into the audit log and the message
+            reason = db.problem(exc) if hasattr(exc, "orig") else f"{type(exc).__name__}: {exc}"
+            self._record(audit, "failed", reason)
             log.exception("upload failed")
-            raise StorageFailed(f"The upload could not be stored ({type(exc).__name__}: {exc}). Nothing was kept; "
+            raise StorageFailed(f"The upload could not be stored ({reason}). Nothing was kept; "
                                 "try again, and tell the service desk if it happens again.") from exc
         self.kernel.notify("upload_validated", report=report, school=_info(school), upload_id=view.id)
         result = UploadResult(view, report)
@@ -484,8 +509,11 @@ class Service:
         return s.exec(select(func.count()).select_from(Upload).where(
             Upload.school_id == school_id, Upload.sha256 == sha256, Upload.status != DELETED)).one()
 
-    def download(self, actor: Actor, upload_id: int) -> tuple[str, bytes]:
-        """The uploaded file, byte for byte, for any upload that is not deleted."""
+    def download(self, actor: Actor, upload_id: int, *, deliver=None) -> tuple[str, bytes]:
+        """The uploaded file, byte for byte, for any upload that is not deleted.
+
+        ``deliver(data)``, when given, hands the bytes over (writes the file, sends the response);
+        the audit line says "ok" only once it has returned, and "failed" if it raised."""
         audit = _Attempt(actor, "download", upload_id=upload_id)
         try:
             with self._session() as s:
@@ -502,8 +530,19 @@ class Service:
         except Refused as exc:
             self._record(audit, "refused", exc.reason)
             raise
+        self._deliver(audit, deliver, data, f"The file of upload {upload.id}")
         self._record(audit, "ok", upload.filename)
         return upload.filename, data
+
+    def _deliver(self, audit: "_Attempt", deliver, value: Any, what: str) -> None:
+        if deliver is None:
+            return
+        try:
+            deliver(value)
+        except Exception as exc:
+            reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._record(audit, "failed", f"not delivered: {reason}")
+            raise StorageFailed(f"{what} could not be written ({reason}).") from None
 
     def show(self, actor: Actor, upload_id: int) -> tuple[UploadView, list[Issue]]:
         """The upload and its issues (none after deletion)."""
@@ -516,8 +555,9 @@ class Service:
             self._record(audit, "refused", exc.reason)
             raise
 
-    def error_report(self, actor: Actor, upload_id: int) -> Report:
-        """The stored validation report, for the error-list spreadsheet."""
+    def error_report(self, actor: Actor, upload_id: int, *, deliver=None) -> Report:
+        """The stored validation report, for the error-list spreadsheet (``deliver(report)`` as
+        for :meth:`download`: audited "ok" only once it has returned)."""
         audit = _Attempt(actor, "errors", upload_id=upload_id)
         try:
             with self._session() as s:
@@ -530,6 +570,7 @@ class Service:
             self._record(audit, "refused", exc.reason)
             raise
         audit.sha256, audit.size = upload.sha256, upload.size
+        self._deliver(audit, deliver, report, f"The error list of upload {upload.id}")
         self._record(audit, "ok", f"{len(report.issues)} issues")
         return report
 
@@ -689,19 +730,6 @@ class _Attempt:
 # --------------------------------------------------------------------------- small helpers
 
 
-def round_states(kernel) -> list[dict[str, Any]]:
-    """Every configured round, with its templates and whether it is open now."""
-    now = clock.now()
-    out = []
-    for rnd in sorted(kernel.config.rounds, key=lambda r: (r.key_stage, r.year)):
-        titles = [ks.title for ks in kernel.keystages.values() if ks.key_stage == rnd.key_stage]
-        out.append({"id": rnd.id, "key_stage": rnd.key_stage, "year": rnd.year, "templates": titles,
-                    "opens": rnd.opens.isoformat(), "closes": rnd.closes.isoformat(),
-                    "window": rnd.describe_window(), "open": rnd.is_open(now),
-                    "reports_due": rnd.reports_due.isoformat() if rnd.reports_due else None})
-    return out
-
-
 def _email(value: str) -> str:
     return value.strip().lower()
 
@@ -752,29 +780,76 @@ _GIAS_HEADERS = {
 
 def _decode(data: bytes) -> str:
     # GIAS downloads are Windows-1252; files saved again by Excel may be UTF-8 with a BOM
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise Refused("The schools file looks like UTF-16 text but is not valid UTF-16: save it again as "
+                          "CSV (UTF-8 or Windows-1252).", code="bad-file") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace")
 
 
+def _ascii_digits(text: str) -> bool:
+    """Only 0-9: str.isdigit() also takes full-width, superscript and Arabic-Indic digits."""
+    return text.isascii() and text.isdigit()
+
+
 def _digits(value: str, width: int, what: str) -> str:
     text = value.strip()
     if not text:
         raise ValueError(f"no {what}")
-    if not text.isdigit() or len(text.lstrip("0")) > width:
-        raise ValueError(f"{what} {text!r} is not a number of up to {width} digits")
+    if not _ascii_digits(text) or len(text.lstrip("0")) > width:
+        shown = text.encode("ascii", "backslashreplace").decode() if len(text) <= 40 else text[:40] + "..."
+        raise ValueError(f"{what} {shown!r} is not a number of up to {width} digits 0-9")
     return text.zfill(width)[-width:]
 
 
+def _field_problem(attr: str, value: str | None) -> str | None:
+    """Why a school field cannot be stored as given (too long for its column, control characters)."""
+    if value is None:
+        return None
+    limit = School.__table__.c[attr].type.length
+    if limit and len(value) > limit:
+        return f"{attr} is {len(value)} characters long; at most {limit} fit"
+    found = _LINE_CONTROL.search(value)
+    if found:
+        return f"{attr} contains a control character (U+{ord(found.group()):04X}) at position {found.start() + 1}"
+    return None
+
+
 def parse_gias(data: bytes) -> tuple[list[dict[str, Any]], ImportResult]:
-    """Rows of a GIAS establishment CSV as School fields, and the bad lines."""
-    reader = csv.reader(io.StringIO(_decode(data), newline=""))
+    """Rows of a GIAS establishment CSV as School fields, and the bad lines.
+
+    A line that cannot be stored (bad DfE number, over-long or control-character field) is listed
+    as bad and the rest load. A file whose CSV structure is broken (an unclosed quote, a field
+    too large for any column) is refused whole: after such a mistake the line boundaries can no
+    longer be trusted, so nothing is imported."""
+    reader = csv.reader(io.StringIO(_decode(data), newline=""), strict=True)
     result = ImportResult()
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise Refused("The schools file is empty.", code="bad-file") from None
+    started = 1
+
+    def rows():
+        nonlocal started
+        while True:
+            started = reader.line_num + 1
+            try:
+                yield next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                hint = (" (a quote \" that is never closed?)" if "end of data" in str(exc) or "expected" in str(exc)
+                        else "")
+                raise Refused(f"The schools file cannot be read as CSV at line {started}: {exc}{hint}. Nothing was "
+                              "imported; fix the line (or download the file again) and re-run.",
+                              code="bad-file") from None
+
+    lines = rows()
+    header = next(lines, None)
+    if header is None:
+        raise Refused("The schools file is empty.", code="bad-file")
     columns: dict[str, int] = {}
     for index, name in enumerate(header):
         key = _GIAS_HEADERS.get(re.sub(r"[^a-z0-9]", "", name.lower()))
@@ -783,10 +858,10 @@ def parse_gias(data: bytes) -> tuple[list[dict[str, Any]], ImportResult]:
     if "name" not in columns or not ("dfe" in columns or {"la", "estab"} <= set(columns)):
         raise Refused("The schools file needs columns EstablishmentName and either LA (code) with "
                       "EstablishmentNumber, or a 7-digit DfE number (LAESTAB); line 1 has: "
-                      + ", ".join(h for h in header if h)[:400], code="bad-file")
+                      + ", ".join(visible(h) for h in header if h)[:400], code="bad-file")
     chosen: dict[str, tuple[int, dict[str, Any]]] = {}
-    for line_values in reader:
-        line = reader.line_num
+    for line_values in lines:
+        line = started
         if not any(v.strip() for v in line_values):
             continue
 
@@ -803,13 +878,17 @@ def parse_gias(data: bytes) -> tuple[list[dict[str, Any]], ImportResult]:
             if not name:
                 raise ValueError("no establishment name")
             urn = cell("urn") or None
-            if urn and not urn.isdigit():
-                raise ValueError(f"URN {urn!r} is not a number")
+            if urn and not _ascii_digits(urn):
+                raise ValueError(f"URN {visible(urn[:40])!r} is not a number")
+            values = {"dfe": dfe, "name": name, "urn": urn, "type": cell("type")[:120] or None,
+                      "phase": cell("phase")[:60] or None, "status": cell("status")[:60] or None}
+            for attr in ("name", "urn", "type", "phase", "status"):
+                problem = _field_problem(attr, values[attr])
+                if problem:
+                    raise ValueError(problem)
         except ValueError as exc:
             result.bad.append((line, str(exc)))
             continue
-        values = {"dfe": dfe, "name": name[:200], "urn": urn, "type": cell("type")[:120] or None,
-                  "phase": cell("phase")[:60] or None, "status": cell("status")[:60] or None}
         if dfe in chosen:
             # GIAS lists closed predecessors too; the open establishment keeps the DfE number
             first_line, first = chosen[dfe]

@@ -15,8 +15,6 @@ import shutil
 from collections import defaultdict
 from typing import Any, Sequence
 
-import xlsxwriter
-
 from ..issues import Issue, Report, column_index, plural, visible
 from ..keystage import label_column
 from ..workbook.layout import LINE_HEIGHT, MAX_LINES, lines_for, print_setup
@@ -70,6 +68,8 @@ ERROR_LIST_WRAPPED = (4, 8)  # column header and message: wrapped, and the row m
 def errors_xlsx(report: Report) -> bytes:
     """The downloadable error list: one row per issue, filterable, readable on paper too."""
     out = io.BytesIO()
+    import xlsxwriter  # only when a workbook is written: `frs validate` without one starts faster
+
     book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
     bold = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"})
     wrap = book.add_format({"text_wrap": True, "valign": "top"})
@@ -110,6 +110,8 @@ def annotated_xlsx(rows: list[list[Any]], report: Report, sheet_name: str, freez
     ``freeze_rows`` header rows (the last one the column headers) keep the template's styling;
     ``columns`` (the template's :class:`~frs.keystage.Column` list) gives the template's widths."""
     out = io.BytesIO()
+    import xlsxwriter  # only when a workbook is written: `frs validate` without one starts faster
+
     book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
     error_fmt = book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "border": 1})
     warn_fmt = book.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700", "border": 1})
