@@ -35,8 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 from urllib.parse import urlsplit
 
-import httpx
-
 from .connectors import School, Setting, check_settings
 
 log = logging.getLogger("frs.partners")
@@ -122,8 +120,9 @@ class PartnerHttp:
     body), and every secret it was told about is blanked out of anything it reports.
     """
 
-    def __init__(self, partner: "Partner", *, stopping: threading.Event | None = None,
-                 transport: httpx.BaseTransport | None = None):
+    def __init__(self, partner: "Partner", *, stopping: threading.Event | None = None, transport: Any = None):
+        import httpx  # here, not at import: loading plugins must not cost the command line an HTTP stack
+
         s = partner.settings
         self.partner = partner
         self.timeout = float(s.get("timeout") or 30.0)
@@ -177,6 +176,8 @@ class PartnerHttp:
                      headers: Mapping[str, str] | None = None, json_body: Any = None,
                      refuse_statuses: tuple[int, ...] = ()) -> Any:
         """The decoded JSON reply. A status in ``refuse_statuses`` raises :class:`DeltaRefused`."""
+        import httpx
+
         attempt = 0
         while True:
             self._check_time(url)
@@ -256,6 +257,8 @@ _TLS: list[Any] = []
 def _tls() -> Any:
     """One verifying TLS context for every pull: building one loads the CA bundle, which costs
     more than a small school's whole pull."""
+    import httpx
+
     if not _TLS:
         _TLS.append(httpx.create_ssl_context())
     return _TLS[0]

@@ -389,12 +389,21 @@ def test_job_pulls_enabled_schools_and_asks_to_retry_the_failed(dx, xporter):
     assert job.func(context).outcome == "stopped"
 
 
-def test_bad_schedule_fails_the_plugin_with_a_message():
+@pytest.mark.parametrize("schedule", ["every night", "0 25 * * *", "0 2 * * 8", "x 2 * * *", "0 2 32 * *"])
+def test_bad_schedule_fails_the_plugin_with_a_message(schedule):
     from frs.plugins import PluginError
 
     with pytest.raises(PluginError, match="schedule"):
         Kernel(Config(path=None, enabled=["blank", "data_exchange"], strict=True,
-                      plugin_settings={"data_exchange": {"schedule": "every night"}}))
+                      plugin_settings={"data_exchange": {"schedule": schedule}}))
+
+
+@pytest.mark.parametrize("schedule", ["0 2 * * *", "*/15 6-18 * * mon-fri", "30 1 1,15 * *", "0 3 * 1-6 0"])
+def test_good_schedules_make_cron_triggers(schedule):
+    from apscheduler.triggers.cron import CronTrigger
+    from frs_data_exchange import cron_trigger_args
+
+    CronTrigger(**cron_trigger_args(schedule))
 
 
 # --------------------------------------------------------------------------- other partners
