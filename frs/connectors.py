@@ -21,10 +21,12 @@ from typing import Any, Mapping
 def dfe_number(text: str) -> str | None:
     """A DfE number (LAESTAB) as 7 digits, or None if ``text`` is not one.
 
-    The forms 8012345, 801/2345 and 801-2345 all occur in DfE and MIS documents.
+    The forms 8012345, 801/2345 and 801-2345 all occur in DfE and MIS documents. Only the
+    ASCII digits 0-9 count ("１２３" and "١٢٣" are digits to Python, not to the DfE); a no-break
+    space is a space.
     """
-    clean = text.strip().replace("/", "").replace("-", "").replace(" ", "")
-    return clean if len(clean) == 7 and clean.isascii() and clean.isdigit() else None  # 0-9 only, not ７ or ٧
+    clean = text.strip().replace("/", "").replace("-", "").replace(" ", "").replace("\u00a0", "")
+    return clean if len(clean) == 7 and clean.isascii() and clean.isdigit() else None
 
 
 @dataclass(frozen=True)

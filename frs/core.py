@@ -4,6 +4,7 @@ and the default choice of pupil source. Registered like any plugin, under the na
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections import Counter
 from typing import Any, Iterator
@@ -14,10 +15,17 @@ from .connectors import PupilSource, dfe_number
 from .hookspecs import hookimpl
 from .issues import WARNING, Issue
 from .keystage import Choices, Column, KeyStage, Rule, Table, cell_text
+from .text import ascii_digits, not_ascii_message
 
-MAX_NAME = 35  # the school census limit for forename and surname
-GENDERS = Choices(["Female", "Male"], hints={"F": "Female", "M": "Male", "GIRL": "Female", "BOY": "Male"})
-_NAME_OK = re.compile(r"^[^\W\d_]+(?:[ '’.\-][^\W\d_]*)*$")
+MAX_NAME = 100  # the DfE's limit for a pupil's forename and surname
+# M and F are what MIS and census exports hold: accepted, and stored as Male and Female
+GENDERS = Choices(["Female", "Male"], hints={"GIRL": "Female", "BOY": "Male"}, aliases={"F": "Female", "M": "Male"})
+# letters (any script, with combining accents) with spaces, hyphens, apostrophes and full stops
+# anywhere ('t Hooft, O'Brien, Smith-Jones), and at least one letter; no digits or symbols
+_NAME_OK = re.compile(r"^[\u0300-\u036f '’‘.\-]*+[^\W\d_](?:[^\W\d_]++|[\u0300-\u036f '’‘.\-]++)*+$")
+# a letter outside Unicode's Latin blocks (Basic Latin, Latin-1, Extended A-E, IPA, Additional, ligatures)
+_NOT_LATIN = re.compile("[^\\W\\d_\u0000-\u024f\u1e00-\u1eff\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f\ufb00-\ufb06"
+                        "\u00aa\u00ba]")
 
 
 def pupil_columns(keystage: KeyStage) -> list[Column]:
@@ -83,12 +91,21 @@ def select_pupil_source(school, keystage, candidates: list[PupilSource]):
 
 
 def _whole_number(value: Any) -> int | None:
+    """A whole number as typed (9, 9.0, "9"), or None: never a boolean, NaN, infinity, or digits
+    other than 0-9 (int("٣") is 3 in Python)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)) and value == int(value):
-        return int(value)
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return int(value) if value == int(value) else None
     text = cell_text(value)
-    return int(text) if text.isdigit() else None
+    return int(text) if ascii_digits(text) and len(text) < 19 else None
+
+
+def _is_latin(text: str) -> bool:
+    """True when every letter of ``text`` is a Latin letter (accents included)."""
+    return _NOT_LATIN.search(text) is None
 
 
 class DfeNumberRule(Rule):
@@ -97,18 +114,34 @@ class DfeNumberRule(Rule):
 
     def check(self, table: Table) -> Iterator[Issue]:
         own = {table.school_dfe, float(table.school_dfe)}
-        for row, value in enumerate(table.column_values("dfe_number")):
+        others: list[tuple[int, Any, str]] = []
+        values = table.column_values("dfe_number")
+        for row, value in enumerate(values):
             if value in own:
                 continue
-            text = dfe_number(cell_text(value))
-            if text is None:
-                yield self.issue(table, row, "dfe_number", f"DfE number must be 7 digits, e.g. {table.school_dfe}.",
-                                 code="pupil.dfe-number-format", value=value)
+            raw = cell_text(value)
+            text = dfe_number(raw)
+            if not raw:
+                yield self.issue(table, row, "dfe_number", f"Enter your school's DfE number, {table.school_dfe} (or "
+                                 "leave the cell blank: it is filled in for you).", code="pupil.dfe-number-format")
+            elif text is None:
+                found = f" {not_ascii_message('DfE number', raw)}" if not raw.isascii() else ""
+                yield self.issue(table, row, "dfe_number", f"DfE number must be 7 digits, e.g. {table.school_dfe}."
+                                 + found, code="pupil.dfe-number-format", value=value)
             elif text != table.school_dfe:
-                yield self.issue(table, row, "dfe_number",
-                                 f"DfE number {text} is not your school's ({table.school_dfe}): this file "
-                                 "may belong to another school. Use your own school's template.",
-                                 code="pupil.dfe-number-other-school", value=value)
+                others.append((row, value, text))
+        if others and len(others) == len(values) and len({text for _, _, text in others}) == 1:
+            # every pupil names the same other school: the file is another school's, say so once
+            text = others[0][2]
+            yield self.issue(table, None, None, f"This file is for the school with DfE number {text}, not yours "
+                             f"({table.school_dfe}). Upload your own school's file.",
+                             code="pupil.dfe-number-other-school", value=text)
+            return
+        for row, value, text in others:
+            yield self.issue(table, row, "dfe_number",
+                             f"DfE number {text} is not your school's ({table.school_dfe}): this row may belong "
+                             "to another school's file. Check the pupil, and enter your school's DfE number.",
+                             code="pupil.dfe-number-other-school", value=value)
 
 
 class KeyStageRule(Rule):
@@ -126,7 +159,7 @@ class KeyStageRule(Rule):
 
 
 class UpnRule(Rule):
-    codes = ("pupil.upn-missing", "pupil.upn-length", "pupil.upn-check-letter", "pupil.upn-la-code",
+    codes = ("pupil.upn-missing", "pupil.upn-not-ascii", "pupil.upn-length", "pupil.upn-check-letter", "pupil.upn-la-code",
              "pupil.upn-digits", "pupil.upn-char13", "pupil.upn-temporary", "pupil.upn-duplicate")
     description = "UPN has the DfE format and check letter, a known LA code, and is unique in the file."
 
@@ -151,6 +184,10 @@ class UpnRule(Rule):
             if not text:
                 yield self.issue(table, row, "upn", "Enter the pupil's UPN.", code="pupil.upn-missing")
                 continue
+            if not text.isascii():  # a full-width or Arabic-Indic digit is no UPN digit
+                yield self.issue(table, row, "upn", not_ascii_message("UPN", text), code="pupil.upn-not-ascii",
+                                 value=value)
+                continue
             found = upn_mod.problems(text)
             for problem in found:
                 code, message = self.MESSAGES[problem]
@@ -171,17 +208,19 @@ class UpnRule(Rule):
                     continue
                 yield self.issue(table, row, "upn", f"UPN {text} is also used in row {first[text]}: each pupil "
                                  "appears once. Remove the duplicate row or correct the UPN.",
-                                 code="pupil.upn-duplicate", value=value)
+                                 code="pupil.upn-duplicate", value=text)
 
 
 class NameRule(Rule):
-    codes = ("pupil.name-missing", "pupil.name-too-long", "pupil.name-invalid")
-    description = f"Forename and surname are non-blank text of at most {MAX_NAME} characters."
+    codes = ("pupil.name-missing", "pupil.name-too-long", "pupil.name-invalid", "pupil.name-not-latin")
+    description = (f"Forename and surname are letters, spaces, hyphens and apostrophes, at most {MAX_NAME} "
+                   "characters; a name in a script other than Latin is a warning.")
 
     def check(self, table: Table) -> Iterator[Issue]:
         for column_id, label in (("forename", "forename"), ("surname", "surname")):
             for row, value in enumerate(table.column_values(column_id)):
-                if value.__class__ is str and len(value) <= MAX_NAME and _NAME_OK.match(value):
+                if value.__class__ is str and len(value) <= MAX_NAME and _NAME_OK.match(value) \
+                        and (value.isascii() or _is_latin(value)):
                     continue
                 text = cell_text(value)
                 if not text:
@@ -191,8 +230,13 @@ class NameRule(Rule):
                                      f"limit is {MAX_NAME}.", code="pupil.name-too-long", value=value)
                 elif not isinstance(value, str) or not _NAME_OK.match(text):
                     yield self.issue(table, row, column_id, f"The {label} must be letters, with spaces, hyphens "
-                                     "or apostrophes between them (no digits or symbols).",
+                                     "or apostrophes (no digits or symbols).",
                                      code="pupil.name-invalid", value=value)
+                elif not _is_latin(text):
+                    yield self.issue(table, row, column_id, f"The {label} is not written in Latin letters. The "
+                                     "DfE's systems expect the name as on the pupil's census record (usually in "
+                                     "Latin letters): check it.", code="pupil.name-not-latin", severity=WARNING,
+                                     value=value)
 
 
 class DateOfBirthRule(Rule):
@@ -222,7 +266,9 @@ class DateOfBirthRule(Rule):
                     bad = True
                 elif number is None or not low <= number <= high:
                     expected = "a 4-digit year" if label == "Year" else f"a whole number from {low} to {high}"
-                    yield self.issue(table, row, column_id, f"{label} of birth must be {expected}.",
+                    text = cell_text(value)
+                    found = "" if text.isascii() else " " + not_ascii_message(f"{label.lower()} of birth", text)
+                    yield self.issue(table, row, column_id, f"{label} of birth must be {expected}.{found}",
                                      code="pupil.dob-invalid", value=value)
                     bad = True
                 else:
@@ -267,7 +313,7 @@ class DateOfBirthRule(Rule):
 
 class GenderRule(Rule):
     code = "pupil.gender-invalid"
-    description = "Gender is Female or Male."
+    description = "Gender is Female or Male (M and F, in any case, are accepted and stored as Male and Female)."
 
     def check(self, table: Table) -> Iterator[Issue]:
         for row, value in enumerate(table.column_values("gender")):

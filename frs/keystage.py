@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 from .hookspecs import hookimpl
 from .issues import ERROR, Issue, column_letter
+from .text import not_ascii_message
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Round
@@ -304,6 +305,8 @@ class Table:
     sheet: str
     school_dfe: str
     round: "Round | None" = None
+    #: True when the rows hold no booleans (frs's reader gives a boolean cell as the text "TRUE")
+    no_booleans: bool = False
 
     _by_column: list[tuple[Any, ...]] | None = field(default=None, repr=False)
 
@@ -386,18 +389,42 @@ class ResultsRule(Rule):
             if column.kind != "result" or column.values is None or column.plugin not in owners:
                 continue
             values = table.column_values(column.id)
+            try:
+                distinct = set(values)
+            except TypeError:
+                distinct = None
+            # True == 1 and False == 0 in Python: a boolean would hide in a set of grades, so a
+            # column holding one is looked at cell by cell (the reader never hands one out)
+            if distinct is None or not table.no_booleans and (1 in distinct or 0 in distinct) \
+                    and bool in set(map(type, values)):
+                for row, value in enumerate(values):
+                    problem = self.problem(column, value)
+                    if problem:
+                        yield self.issue(table, row, column.id, problem, value=value)
+                continue
             fast = column.values.fast
-            if fast is not None:
-                try:
-                    if not (set(values) - fast):
-                        continue  # the whole column is clean: the common case
-                except TypeError:
-                    pass
-            for row, value in enumerate(values):
-                text = cell_text(value)
-                if not text or column.values.normalise(value) is not None:
-                    continue
-                yield self.issue(table, row, column.id, self.message(column, text), value=value)
+            if fast is not None and not (distinct - fast):
+                continue  # the whole column is clean: the common case
+            # each distinct value is judged once (a column holds a few grades many times over)
+            bad = {value: problem for value in distinct if (problem := self.problem(column, value))}
+            if bad:
+                for row, value in enumerate(values):
+                    if value in bad:
+                        yield self.issue(table, row, column.id, bad[value], value=value)
+
+    def problem(self, column: Column, value: Any) -> str | None:
+        """What is wrong with ``value`` in ``column``, or None when it is a valid result or blank."""
+        if value.__class__ is bool:
+            text = "TRUE" if value else "FALSE"
+        else:
+            text = cell_text(value)
+            if not text:
+                return None
+        if not text.isascii():  # grades are ASCII: "９" or "٩" only looks like 9
+            return f'"{text}" is not a valid result for {column.header}. ' + not_ascii_message("result", text)
+        if value.__class__ is not bool and column.values.normalise(value) is not None:
+            return None
+        return self.message(column, text)
 
     def message(self, column: Column, text: str) -> str:
         hint = column.values.hint(text) if column.values else None

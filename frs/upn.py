@@ -45,6 +45,8 @@ def problems(upn: str) -> list[str]:
     upn = upn.strip().upper()
     if len(upn) != 13:
         return [LENGTH]
+    if not upn.isascii():  # "１".isdigit() is true: only 0-9 and A-Z are UPN characters
+        return [DIGITS]
     found: list[str] = []
     c13 = upn[12]
     if c13 in "IOS" or not (c13.isdigit() or c13 in _VALUE):
@@ -70,7 +72,7 @@ def valid(upn: str) -> bool:
     The fast path for whole columns: one pass of C string tests and an unrolled sum; anything
     it rejects goes to :func:`problems` for the full list of reasons.
     """
-    if len(upn) != 13 or not upn[1:12].isdigit() or upn[1:4] not in la_codes():
+    if len(upn) != 13 or not upn.isascii() or not upn[1:12].isdigit() or upn[1:4] not in la_codes():
         return False
     c = upn.encode("ascii", "replace")
     total = (c[1] * 2 + c[2] * 3 + c[3] * 4 + c[4] * 5 + c[5] * 6 + c[6] * 7 + c[7] * 8 + c[8] * 9

@@ -17,4 +17,14 @@ install() {
 install --upgrade pip
 install -e ".[test]"
 install -e examples/frs-keystage-ks2
+# axe-core for the browser test's accessibility checks (npm, into the git-ignored .venv/npm)
+AXE_VERSION=4.14.1
+if [ ! -f .venv/npm/node_modules/axe-core/axe.min.js ] || ! grep -q "\"version\": \"$AXE_VERSION\"" .venv/npm/node_modules/axe-core/package.json; then
+  if command -v npm >/dev/null; then
+    npm install --prefix .venv/npm --no-audit --no-fund --silent "axe-core@$AXE_VERSION" >>"$log" 2>&1 \
+      || { cat "$log" >&2; echo "setup failed: npm install axe-core" >&2; exit 1; }
+  else
+    echo "note: npm not found, so axe-core (for tests/test_browser.py) was not installed" >&2
+  fi
+fi
 .venv/bin/frs --version

@@ -120,14 +120,13 @@ def test_duplicate_check_skips_upns_with_other_errors(kernel):
 
 @pytest.mark.parametrize("changes, expected", [
     ({"dfe_number": "123123"}, ("pupil.dfe-number-format", "B")),
-    ({"dfe_number": 9999999.0}, ("pupil.dfe-number-other-school", "B")),
     ({"key_stage": 4.0}, ("pupil.wrong-key-stage", "C")),
     ({"nc_year": "12"}, ("pupil.wrong-nc-year", "D")),
     ({"forename": ""}, ("pupil.name-missing", "F")),
-    ({"surname": "X" * 36}, ("pupil.name-too-long", "G")),
+    ({"surname": "X" * 101}, ("pupil.name-too-long", "G")),
     ({"surname": "Smith2"}, ("pupil.name-invalid", "G")),
     ({"forename": 12.0}, ("pupil.name-invalid", "F")),
-    ({"gender": "F"}, ("pupil.gender-invalid", "K")),
+    ({"gender": "Girl"}, ("pupil.gender-invalid", "K")),
     ({"gender": ""}, ("pupil.gender-invalid", "K")),
     ({"dob_day": ""}, ("pupil.dob-missing", "H")),
     ({"dob_month": 13.0}, ("pupil.dob-invalid", "I")),

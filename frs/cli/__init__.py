@@ -194,3 +194,4 @@ from . import plugins_cmd, template_cmd, validate_cmd  # noqa: E402,F401  (regis
 from . import storage_cmd  # noqa: E402,F401
 from . import demo_cmd  # noqa: E402,F401
 from . import dx_cmd  # noqa: E402,F401
+from . import web_cmd  # noqa: E402,F401

@@ -1,7 +1,9 @@
-"""``frs demo``: the whole flow on the embedded defaults, with a made-up school and pupils."""
+"""``frs demo``: a demo school on the embedded defaults, a results day played on the command line,
+then the web portal to sign in to."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shlex
 from pathlib import Path
@@ -12,58 +14,90 @@ from . import main, pass_app, program
 
 SCHOOL_DFE, SCHOOL_NAME = "1231234", "Demo Academy"
 MANAGER = "data.manager@demo-academy.example"
+SETUP_USER = "setup.user@demo-academy.example"
+OPERATOR = "operator@frs.example"
+# demo passwords, documented in the README; never use these for real accounts
+DEMO_PASSWORDS = {MANAGER: "manage-data-demo", SETUP_USER: "setup-user-demo", OPERATOR: "operator-demo"}
+
+
+def demo_config(base: Path | None, home: Path, today: dt.date) -> Path:
+    """The configuration plus a KS4 and a KS5 round of this year that are open now (they opened
+    two weeks ago and close in three weeks), written to ``<home>/demo/frs-demo.toml``."""
+    text = base.read_text(encoding="utf-8") if base else ""
+    opens, closes = today - dt.timedelta(days=14), today + dt.timedelta(days=21)
+    year = today.year if today.month >= 8 else today.year - 1  # the summer's exams whose results are in
+    rounds = "".join(
+        f"\n[[rounds]]\nid = \"ks{ks}-demo-{today.year}\"\nkey_stage = {ks}\nyear = {year}\n"
+        f"opens = {opens.isoformat()}T00:00:00\ncloses = {closes.isoformat()}T17:00:00\n"
+        f"reports_due = {(closes + dt.timedelta(days=30)).isoformat()}\n" for ks in (4, 5))
+    path = home / "demo" / "frs-demo.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n# added by `frs demo`: rounds open now, so uploads are accepted today\n" + rounds,
+                    encoding="utf-8")
+    return path
 
 
 @main.command("demo")
 @click.option("--keystage", default="ks5_alevel", show_default=True, help="Key stage to demonstrate.")
 @click.option("--pupils", default=30, show_default=True, type=click.IntRange(3, 2000),
               help="Pupils in the demo cohort (3 to 2000).")
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Start the web portal afterwards (Ctrl+C stops it).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address for the portal.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port for the portal.")
 @pass_app
-def demo_command(app, keystage: str, pupils: int) -> None:
-    """Set up a demo school and run a results day end to end.
+def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: int) -> None:
+    """Set up a demo school, play a results day, then serve the portal to sign in to.
 
-    Uses the configured instance folder (SQLite and stored files; FRS_HOME overrides): creates the
-    schema, a school (DfE 1231234) and a data manager, writes a template with made-up pupils,
-    fills it in, uploads a copy with mistakes (listed, with an error list and an annotated copy),
-    then a clean copy, confirms it and lists the uploads. If FRS_NOW is not set, the clock is set
-    inside the key stage's latest round so uploads are accepted. Safe to run again.
+    Uses the configured instance folder (SQLite and stored files; FRS_HOME overrides) and adds a
+    round for each key stage that is open today (written to <home>/demo/frs-demo.toml), so uploads
+    are accepted now. Creates the school (DfE 1231234), a Manage Data user, a Setup user and an
+    operator with the demo passwords it prints, writes a template with made-up pupils, fills it
+    in, uploads a copy with mistakes and a clean copy (confirmed), then starts the portal.
+    Safe to run again.
     """
+    from .. import config as config_mod
     from ..config import LONDON
     from ..connectors import School
     from ..demo import DemoSource, fill_results
-    from ..kernel import UnknownKeyStage
+    from ..kernel import Kernel, UnknownKeyStage
+    from ..services import accounts
     from ..storage.service import Service
     from ..validation import render
     from ..validation.engine import annotate
     from ..workbook.template import build_template, template_filename
 
-    kernel = app.kernel
+    base_config = config_mod.load(app.config_path)
+    home = Path(base_config.home).resolve()
+    base_path = Path(app.config_path) if app.config_path else config_mod.default_path()
+    demo_path = demo_config(base_path, home, dt.datetime.now(LONDON).date())
+    cfg = config_mod.load(demo_path)
+    cfg.home = home  # the demo config lives in <home>/demo; the instance folder stays where it was
+    kernel = Kernel(cfg)
     try:
         ks = kernel.keystage(keystage)
     except UnknownKeyStage as exc:
         raise click.BadParameter(str(exc), param_hint="'--keystage'") from None
     rnd = kernel.round_for(ks)
-    if rnd is None:
-        raise click.UsageError(f"config has no round for key stage {ks.key_stage}")
-    if not os.environ.get("FRS_NOW"):
-        rehearsal = rnd.opens + (rnd.closes - rnd.opens) / 2
-        os.environ["FRS_NOW"] = rehearsal.replace(tzinfo=None).isoformat(timespec="minutes")
-        click.echo(f"Clock set to {os.environ['FRS_NOW']} (UK time) inside round {rnd.id}, as FRS_NOW would.")
+    click.echo(f"Round {rnd.id} is open now: {rnd.describe_window()} (config {demo_path}).")
 
-    out = Path(kernel.config.home) / "demo"
-    out.mkdir(parents=True, exist_ok=True)
+    out = home / "demo"
     service = Service.from_kernel(kernel)
     service.init_db()
     service.add_school(SCHOOL_DFE, SCHOOL_NAME)
     service.add_user(MANAGER, SCHOOL_DFE, ["manage_data"])
-    click.echo(f"Database ready; school {SCHOOL_DFE} {SCHOOL_NAME}; user {MANAGER} (Manage Data).")
+    service.add_user(SETUP_USER, SCHOOL_DFE, ["setup"])
+    for email, password in DEMO_PASSWORDS.items():
+        accounts.set_password(service, email, password, operator=email == OPERATOR)
+    click.echo(f"Database ready; school {SCHOOL_DFE} {SCHOOL_NAME}; users {MANAGER} (Manage Data), "
+               f"{SETUP_USER} (Setup) and operator {OPERATOR}.")
 
     school = School(SCHOOL_DFE, SCHOOL_NAME)
     cohort = DemoSource(rnd.year, pupils).fetch_cohort(school, ks.nc_year)
     template = build_template(kernel, ks, school, rnd, cohort)
     name = template_filename(ks, rnd, school)
     (out / f"template_{name}").write_bytes(template)
-    click.echo(f"\n1. Template with {len(cohort)} pupils: {out / ('template_' + name)}")
+    click.echo(f"\n1. Template with {len(cohort)} made-up pupils: {out / ('template_' + name)}")
 
     first_result = next(i for i, c in enumerate(kernel.columns(ks)) if c.kind == "result") + 1
     row = ks.first_pupil_row
@@ -74,8 +108,8 @@ def demo_command(app, keystage: str, pupils: int) -> None:
         sheet.cell(row=row + 2, column=11).value = "F"
 
     with_errors = fill_results(template, kernel, ks, edit=mistakes)
-    (out / name).write_bytes(with_errors)
-    click.echo(f"2. Filled in, with three mistakes: {out / name}; uploading it ...")
+    (out / f"with_mistakes_{name}").write_bytes(with_errors)
+    click.echo(f"2. Filled in, with three mistakes: {out / ('with_mistakes_' + name)}; uploading it ...")
     result = service.upload(MANAGER, with_errors, name)
     click.echo(render.table(result.report))
     (out / "errors.xlsx").write_bytes(render.errors_xlsx(result.report))
@@ -84,7 +118,8 @@ def demo_command(app, keystage: str, pupils: int) -> None:
                f"annotated copy {out / 'annotated.xlsx'}")
 
     clean = fill_results(template, kernel, ks)
-    click.echo("\n3. The corrected file, uploaded and confirmed with the terms accepted ...")
+    (out / name).write_bytes(clean)
+    click.echo(f"\n3. The corrected file ({out / name}), uploaded and confirmed with the terms accepted ...")
     result = service.upload(MANAGER, clean, name, confirm=True, accept_terms=True)
     click.echo(f"   {render.summary(result.report)} Status: {result.upload.status}.")
 
@@ -94,6 +129,24 @@ def demo_command(app, keystage: str, pupils: int) -> None:
         click.echo(f"   #{view.id:<4} {view.status:<22} {view.pupils:>3} pupils  {when}  {view.filename}"
                    + (f"  ({view.report_status})" if view.report_status else ""))
     frs = program()
+    env = f"FRS_CONFIG={shlex.quote(str(demo_path))}"
     click.echo(f"\nTry: {frs} validate {shlex.quote(str(out / name))} --school {SCHOOL_DFE}\n"
-               f"     FRS_NOW={os.environ['FRS_NOW']} {frs} uploads list --school {SCHOOL_DFE} --all\n"
+               f"     {env} {frs} uploads list --school {SCHOOL_DFE} --all\n"
                f"     {frs} audit --school {SCHOOL_DFE}")
+    service.engine.dispose()
+
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    click.echo(f"\nThe portal: http://{shown_host}:{port}/  -- sign in as\n"
+               f"   {MANAGER:<40} password {DEMO_PASSWORDS[MANAGER]:<18} (Manage Data: templates, uploads)\n"
+               f"   {SETUP_USER:<40} password {DEMO_PASSWORDS[SETUP_USER]:<18} (Setup: Data Exchange)\n"
+               f"   {OPERATOR:<40} password {DEMO_PASSWORDS[OPERATOR]:<18} (operator pages)\n"
+               f"Files to upload: {out / ('with_mistakes_' + name)} (has mistakes), {out / name} (clean).")
+    if not serve:
+        click.echo(f"Start it with: {env} {frs} serve")
+        return
+    import uvicorn
+
+    os.environ["FRS_CONFIG"], os.environ["FRS_HOME"] = str(demo_path), str(home)  # for the app factory
+    click.echo("Press Ctrl+C to stop.\n")
+    uvicorn.run("frs.web.app:create_app", factory=True, host=host, port=port, log_level="warning",
+                server_header=False)

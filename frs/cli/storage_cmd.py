@@ -44,7 +44,13 @@ def refusals(func):
                 click.echo(table(exc.report) if exc.report else "\n".join(i.message for i in exc.issues), err=True)
             if kwargs.get("as_json"):
                 echo_json({"refused": exc.reason, "code": exc.code, "issues": [i.to_dict() for i in exc.issues]})
-            fail(exc.reason)
+            reason = exc.reason
+            if exc.issues and not kwargs.get("as_json"):  # the table above said why: say it once
+                for issue in exc.issues:
+                    reason = reason.replace(" " + issue.message, "")
+                if reason.endswith(":"):
+                    reason = reason[:-1] + " (see above)."
+            fail(reason)
         except (StorageFailed, DatabaseError) as exc:
             fail(str(exc), 2)
 

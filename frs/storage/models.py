@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 
 # the names live in a module without the database layer, so the command line can offer them
 # (click choices) without importing SQLAlchemy
-from .names import (AWAITING_CONFIRMATION, DELETED, HIDDEN_STATUSES, MANAGE_DATA, OVERWRITTEN,  # noqa: F401
+from .names import (AWAITING_CONFIRMATION, DELETED, HIDDEN_STATUSES, MANAGE_DATA, MEMBER, OVERWRITTEN,  # noqa: F401
                     PERMISSIONS, PROCESSING, REPORTS_AVAILABLE, SETUP, STATUSES, UPLOAD_ERROR)
 
 

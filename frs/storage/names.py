@@ -2,8 +2,9 @@
 
 # permissions a user holds at one school
 MANAGE_DATA = "manage_data"  # upload, confirm, delete, download, see errors
-SETUP = "setup"  # connect the school's MIS (later issue)
-PERMISSIONS = (MANAGE_DATA, SETUP)
+SETUP = "setup"  # connect and enable the school's MIS link (Data Exchange)
+MEMBER = "member"  # belongs to the school with neither right: may view its reports
+PERMISSIONS = (MANAGE_DATA, SETUP, MEMBER)
 
 # upload statuses, exactly as a school sees them
 UPLOAD_ERROR = "Upload error"

@@ -11,13 +11,16 @@ import re
 from itertools import chain
 from typing import Any, Iterable
 
-from ..issues import CONTROL_CODES, ERROR, Issue, Report, column_letter
+from ..issues import CONTROL_CODES, ERROR, WARNING, Issue, Report, column_letter
 from ..keystage import Column, KeyStage, Table, cell_text, label_column
+from ..text import not_ascii_message
 from ..workbook.gate import UploadRejected, check_upload
 from ..workbook.reader import Workbook
 
 TAG_RE = re.compile(r"^FRS (\S+) (\d{4}) v(\d+)$")
 CONTROL_RE = re.compile("[" + re.escape("".join(map(chr, CONTROL_CODES))) + "]")
+# a name as a browser saves a second download ("name (1).xlsx"), with any case of extension
+COPY_SUFFIX_RE = re.compile(r"(.+?)(?: \(\d{1,3}\))?\.([A-Za-z]+)")
 COLUMN_MARGIN = 10  # columns beyond the widest template the gate still lets through
 
 
@@ -36,7 +39,7 @@ def validate(kernel, data: bytes, school_dfe: str, *, filename: str | None = Non
     report = Report(filename=filename)
     try:
         passed = check_upload(data, kernel.config.limits, max_columns=gate_window(kernel, keystage_id))
-        book = Workbook(data)
+        book = Workbook(data, passed)
         keystage = _keystage(kernel, book, keystage_id, report)
         if keystage is None:
             return report
@@ -68,13 +71,13 @@ def _keystage(kernel, book: Workbook, keystage_id: str | None, report: Report) -
     if keystage_id:
         return kernel.keystage(keystage_id)
     names = {ks.sheet_name for ks in kernel.keystages.values()}
-    for sheet in book.sheet_names:
-        if sheet in names:
-            rows = book.rows(sheet)
-            match = TAG_RE.match(cell_text(rows[0][0])) if rows and rows[0] else None
-            found = kernel.keystage_by_code(match.group(1)) if match else None
-            if found:
-                return found
+    # the template's own sheet first; then any sheet, in case the school renamed it
+    for sheet in sorted(book.sheet_names, key=lambda name: name not in names):
+        rows = book.rows(sheet)
+        match = TAG_RE.match(cell_text(rows[0][0])) if rows and rows[0] else None
+        found = kernel.keystage_by_code(match.group(1)) if match else None
+        if found:
+            return found
     known = ", ".join(f"{ks.title} ({ks.code})" for ks in kernel.keystages.values())
     report.issues.append(Issue(
         code="template.unrecognised", sheet=None,
@@ -105,30 +108,88 @@ class _Run:
     def run(self) -> None:
         self.check_filename()
         if self.sheet not in self.book.sheet_names:
-            found = ", ".join(self.book.sheet_names) or "none"
-            self.sheet = None
-            self.add("template.wrong-sheet", f"The workbook has no sheet named {self.ks.sheet_name!r} (it has: "
-                     f"{found}). Enter results in the template's {self.ks.sheet_name!r} sheet without renaming it.")
+            self.missing_sheet()
             return
         rows = self.book.rows(self.sheet)
+        self.check_unreadable()
         if not self.check_tag(rows) or not self.check_columns(rows):
-            return
+            return self.one_issue_per_unreadable_cell()
         self.check_header_rows(rows)
         table = self.table(rows)
-        if table is None:
+        if table is not None:
+            self.report.pupils = len(table.rows)
+            self.run_rules(table)
+            self.report.records_factory = lambda: records(table)
+        self.one_issue_per_unreadable_cell()
+
+    def missing_sheet(self) -> None:
+        """No sheet of the template's name: say which sheet it became, when one carries our tag."""
+        wanted = self.ks.sheet_name
+        renamed = None
+        for name in self.book.sheet_names:
+            rows = self.book.rows(name)
+            match = TAG_RE.match(cell_text(rows[0][0])) if rows and rows[0] else None
+            if match and match.group(1) == self.ks.code:
+                renamed = name
+                break
+        self.sheet = None
+        if renamed is not None:
+            self.add("template.renamed-sheet", f"The sheet {wanted!r} was renamed to {renamed!r}. Rename it back to "
+                     f"{wanted!r} (right-click the sheet tab > Rename), save and upload again.", value=renamed)
             return
-        self.report.pupils = len(table.rows)
-        self.run_rules(table)
-        self.report.records_factory = lambda: records(table)
+        found = ", ".join(self.book.sheet_names) or "none"
+        self.add("template.wrong-sheet", f"The workbook has no sheet named {wanted!r} (it has: {found}). Enter "
+                 f"results in the template's {wanted!r} sheet without renaming it.")
+
+    UNREADABLE = {
+        "error": ("template.error-cell", "This cell shows {shown}: a formula or lookup failed, so there is no {what} "
+                                         "to read. Type the {what} instead."),
+        "no-value": ("template.formula-no-value", "This cell holds a formula with no saved result, so there is no "
+                                                  "{what} to read. Type the {what} instead (or open the file in "
+                                                  "Excel, which calculates formulas, and save it again)."),
+        "number": ("template.bad-number", "This cell holds a number that cannot be stored ({shown}). Type the "
+                                          "{what} again."),
+        "value": ("template.unreadable-cell", "This cell holds a value that cannot be read ({shown}). Type the "
+                                              "{what} again."),
+    }
+
+    def check_unreadable(self) -> None:
+        """Every cell the reader could not turn into a value, reported at its cell (never read as blank)."""
+        self.unreadable_cells: set[tuple[int, str]] = set()
+        for r, c, value in self.book.unreadable(self.sheet):
+            column = self.columns[c] if c < len(self.columns) else None
+            what = ("grade" if column.kind == "result" else column.header.lower()) if column else "value"
+            code, message = self.UNREADABLE[value.kind]
+            self.add(code, message.format(shown=str(value), what=what), row=r + 1, col=c, value=value,
+                     header=column.header if column else None)
+            self.unreadable_cells.add((r + 1, column_letter(c)))
+
+    def one_issue_per_unreadable_cell(self) -> None:
+        """Drop what rules said about a cell that could not be read: its own issue says it all."""
+        cells = self.unreadable_cells
+        if cells:
+            own = {code for code, _ in self.UNREADABLE.values()}
+            self.report.issues[:] = [i for i in self.report.issues
+                                     if i.code in own or i.sheet != self.sheet or (i.row, i.column) not in cells]
 
     def check_filename(self) -> None:
         if self.round is None or not self.filename:
             return
         expected = self.ks.expected_filename(self.round.year, self.school_dfe)
-        if expected and self.filename.rsplit("/", 1)[-1] != expected:
-            self.add("template.wrong-filename", f"The file name should be {expected} (your school's DfE number and "
-                     f"the {self.ks.code} template code); it is {self.filename}. Check that this is your school's "
-                     f"{self.ks.title} file, then rename it.", value=self.filename)
+        name = self.filename.replace("\\", "/").rsplit("/", 1)[-1]
+        if not expected or name == expected:
+            return
+        stem, _, extension = expected.rpartition(".")
+        variant = COPY_SUFFIX_RE.fullmatch(name)
+        if variant and variant.group(1) == stem and variant.group(2).lower() == extension.lower():
+            # a browser's second download ("... (1).xlsx") or an upper-case extension: the same file
+            self.add("template.filename-variant", f"The file name is {name}; it should be {expected}. We accepted it "
+                     "(it looks like a second download of the same file or a renamed extension); rename it next "
+                     "time.", value=self.filename, severity=WARNING)
+        else:
+            self.add("template.wrong-filename", f"The file name should be {expected} (your school's DfE number "
+                     f"and the {self.ks.code} template code); it is {self.filename}. Check that this is your "
+                     f"school's {self.ks.title} file, then rename it.", value=self.filename)
 
     def check_tag(self, rows: list[list[Any]]) -> bool:
         tag = cell_text(rows[0][0]) if rows and rows[0] else ""
@@ -208,8 +269,9 @@ class _Run:
                 if want is None or (i < len(line) and line[i] == want):
                     continue  # the usual case: the cell is exactly as the template wrote it
                 if at(i).replace(" ", "") != want.replace(" ", ""):
+                    found = "" if at(i).isascii() else " " + not_ascii_message(header_row.label, at(i))
                     self.add("template.changed-header-row", f"{header_row.label} for {column.header} should be "
-                             f"{want!r}, not {at(i)!r}. Do not change the template's header rows.",
+                             f"{want!r}, not {at(i)!r}. Do not change the template's header rows.{found}",
                              row=r + 1, col=i, value=at(i), header=column.header)
 
     def table(self, rows: list[list[Any]]) -> Table | None:
@@ -218,12 +280,19 @@ class _Run:
         pupil_rows, numbers = [], []
         limit = self.kernel.config.limits.max_cell_chars
         lines = []
+        known = self.known_values()
+        first_known, last_known = (min(known), max(known) + 1) if known else (0, 0)
+        contiguous = last_known - first_known == len(known)
+        telling = last_known if last_known < width else 0  # a pupil's first own cell (the UPN)
         for n, line in enumerate(rows[start:], start + 1):
             cells = line[:width]
             if len(line) > width and _filled(line[width:]):
                 self.outside(line, width, n)
             if not any(cells) and not _filled(cells):  # any() stops at a pupil's first value
                 continue
+            if known and contiguous and (len(cells) <= telling or cells[telling] == "" or cells[telling] is None) and \
+                    not (_filled(cells[:first_known]) or _filled(cells[last_known:])):
+                continue  # only what frs fills in itself (Organisation, DfE number...): not a pupil
             if len(cells) < width:
                 cells = cells + [""] * (width - len(cells))
             pupil_rows.append(cells)
@@ -231,6 +300,12 @@ class _Run:
             lines.append(line)
         if self.odd_text:
             self.check_cells(lines, numbers, limit)
+        for i, value in known.items():  # left blank: frs knows what goes there
+            if value == "":
+                continue
+            for cells in pupil_rows:
+                if cells[i] == "" or cells[i] is None:
+                    cells[i] = value
         if not pupil_rows:
             self.add("template.no-pupils", "The template has no pupils in it. Enter one row per pupil, starting at "
                      f"row {self.ks.first_pupil_row}, then upload it again.")
@@ -242,7 +317,14 @@ class _Run:
             return None
         index = {c.id: i for i, c in enumerate(self.columns)}
         return Table(keystage=self.ks, columns=self.columns, rows=pupil_rows, row_numbers=numbers, index=index,
-                     sheet=self.sheet, school_dfe=self.school_dfe, round=self.round)
+                     sheet=self.sheet, school_dfe=self.school_dfe, round=self.round, no_booleans=True)
+
+    def known_values(self) -> dict[int, Any]:
+        """Pupil columns whose value frs knows for every pupil (0-based column -> value): a school
+        may leave them blank, and they are filled in on reading."""
+        values = {"dfe_number": self.school_dfe, "key_stage": self.ks.key_stage, "nc_year": self.ks.nc_year,
+                  "organisation": ""}
+        return {i: values[c.id] for i, c in enumerate(self.columns) if c.plugin == "frs" and c.id in values}
 
     def outside(self, line: list[Any], width: int, n: int) -> None:
         col = next(i for i in range(width, len(line)) if line[i] != "" and line[i] is not None)
@@ -294,10 +376,13 @@ def records(table: Table) -> list[dict[str, Any]]:
     """Pupil rows as plain values for storage: pupil fields by column id, results by column id."""
     out = []
     result_cols = [(c.id, table.index[c.id], c.values) for c in table.columns if c.kind == "result" and c.values]
-    pupil_cols = [(c.id, table.index[c.id]) for c in table.columns if c.kind != "result"]
+    pupil_cols = [(c.id, table.index[c.id]) for c in table.columns if c.kind != "result" and not c.values]
+    # pupil columns with a value set (Gender) are stored as their code: "M" as "Male"
+    coded_cols = [(c.id, table.index[c.id], c.values) for c in table.columns if c.kind != "result" and c.values]
     for row, n in zip(table.rows, table.row_numbers):
         record: dict[str, Any] = {"row": n}
         record.update({cid: cell_text(row[i]) for cid, i in pupil_cols})
+        record.update({cid: values.normalise(row[i]) or cell_text(row[i]) for cid, i, values in coded_cols})
         results = {}
         for cid, i, values in result_cols:
             if row[i] != "" and row[i] is not None:

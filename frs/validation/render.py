@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import math
 import shutil
 from collections import defaultdict
 from typing import Any, Sequence
@@ -220,8 +221,10 @@ def _widths(rows: list[list[Any]], sample: int = 300) -> list[float]:
 def _write_value(sheet, r: int, c: int, value: Any, fmt, date_fmt) -> None:
     if isinstance(value, bool):
         sheet.write_boolean(r, c, value, fmt)
-    elif isinstance(value, (int, float)):
+    elif isinstance(value, (int, float)) and math.isfinite(value) and abs(value) < 2 ** 63:
         sheet.write_number(r, c, value, fmt)
+    elif isinstance(value, (int, float)):  # xlsx cannot hold NaN or infinity: show it as text
+        sheet.write_string(r, c, str(value), fmt)
     elif isinstance(value, (dt.datetime, dt.date)):
         sheet.write_datetime(r, c, value if isinstance(value, dt.datetime) else
                              dt.datetime.combine(value, dt.time()), fmt or date_fmt)

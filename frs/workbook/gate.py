@@ -15,16 +15,18 @@ the time; each pass over a 1.6 MB sheet costs 0.5-4 ms, so the checks are few pa
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 import re
 import struct
+import unicodedata
 import zipfile
 import zlib
 from typing import NoReturn
 
 from ..config import Limits
 from ..issues import CONTROL_CODES, Issue, column_index, column_letter
+from ..text import SPACE_LIKE
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -33,7 +35,8 @@ RATIO_GRACE_BYTES = 1 * MIB  # small parts legitimately compress very well; rati
 MAX_SHARED_STRINGS_BYTES = 16 * MIB  # a real results file has a few hundred KiB of strings
 MAX_SHARED_STRINGS = 200_000
 
-SAVE_AS = "Open it in Excel and use File > Save As > Excel Workbook (.xlsx), then upload that copy."
+SAVE_AS = ("Open it in Excel and use File > Save As > Excel Workbook (.xlsx) (in LibreOffice: File > Save As, "
+           "file type Excel 2007-365 (.xlsx), then Use Excel 2007-365!), then upload that copy.")
 MAIN_CONTENT_TYPE = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 TEXT_ENCODINGS = {b"utf-8", b"utf8", b"us-ascii", b"ascii", b"iso-8859-1", b"latin-1", b"latin1",
                   b"windows-1252", b"cp1252"}
@@ -62,6 +65,31 @@ class Passed:
     """
 
     odd_text: bool = False
+    #: each worksheet part's XML as inflated here, by part name: the reader scans the one it
+    #: reads (:func:`sheet_facts`) without inflating it again
+    sheets: dict[str, bytes] = field(default_factory=dict)
+    #: the workbook's own small parts the reader needs (its sheet list and their relationships)
+    book_parts: dict[str, bytes] = field(default_factory=dict)
+    #: no text in the shared strings changes when NFC-normalised with ordinary spaces (see
+    #: :func:`frs.text.clean`; the reader checks its sheet's own text with :func:`plain_text`)
+    plain_strings: bool = True
+
+
+@dataclass
+class SheetFacts:
+    """What a few scans of a worksheet's XML tell the reader.
+
+    ``values``: cells written with content (a value, a formula or an inline string); the reader
+    compares it with the non-blank cells python-calamine returned, so a cell written twice
+    (calamine keeps the last), an error value or a formula with no result cannot go unnoticed.
+    ``look``: something else only a cell-by-cell read can settle (a shared-string index that is
+    not a plain number, single-quoted attributes). ``numbers``: a boolean, or a number calamine
+    may read as NaN, infinity or beyond 2^63.
+    """
+
+    values: int = 0
+    look: bool = False
+    numbers: bool = False
 
 
 def check_upload(data: bytes, limits: Limits, *, max_columns: int) -> Passed:
@@ -421,10 +449,66 @@ def check_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Li
         strings = info.filename.lower().endswith("sharedstrings.xml") or SST_ROOT_RE.search(part, 0, 4096)
         if sheet:
             window.check_sheet(info.filename, part)
+            passed.sheets[info.filename] = bytes(part)
         if strings:
             check_shared_strings(part)
+        if info.filename in BOOK_PARTS:
+            passed.book_parts[info.filename] = part
+        if strings and passed.plain_strings:
+            passed.plain_strings = plain_text(part)
         if (sheet or strings) and not passed.odd_text:
             passed.odd_text = odd_text(part, limits.max_cell_chars, strings=bool(strings))
+
+
+# a value that is not a plain whole number of at most 15 digits: a decimal, text, a date, an
+# error, NaN, infinity, a number calamine may read as beyond 2^63, or an odd shared-string index
+ODD_VALUE_RE = re.compile(rb"<v>(?!\d{1,15}+</v>)")
+# of those: a shared-string cell not written <c ... t="s"><v>N</v></c> with N a plain number
+ODD_STRING_INDEX_RE = re.compile(rb't="s"(?!><v>(?:0|[1-9]\d*+)</v>)')
+# and a number that is not a plain decimal of at most 15 digits before the point
+ODD_NUMBER_RE = re.compile(rb"<v>(?!-?\d{1,15}+(?:\.\d++)?+</v>)")
+
+
+ASCII_BYTES = bytes(range(128))
+BOOK_PARTS = ("xl/workbook.xml", "xl/_rels/workbook.xml.rels")
+
+
+def plain_text(part: bytes | bytearray) -> bool:
+    """True when no text in ``part`` changes under :func:`frs.text.clean`: ASCII (one C pass),
+    or UTF-8 already in NFC with no no-break spaces. (Markup is ASCII, so checking the whole part
+    checks every text in it.)"""
+    if part.isascii():
+        return True
+    # only the non-ASCII characters (one C pass deletes the rest): they must be in NFC, with no
+    # combining mark (which could compose with an ASCII letter before it) and no no-break space
+    try:
+        text = part.translate(None, ASCII_BYTES).decode("utf-8")
+    except UnicodeDecodeError:
+        return False  # another declared encoding: let the reader look at each text
+    return (unicodedata.is_normalized("NFC", text) and not any(space in text for space in SPACE_LIKE)
+            and not any(map(unicodedata.combining, text)))
+
+
+def sheet_facts(xml: bytes | bytearray) -> SheetFacts:
+    """The :class:`SheetFacts` of one worksheet part, from a few C-speed scans.
+
+    Every cell with content ends "</c>" (an empty, styled cell is "<c .../>"), and calamine
+    returns a non-blank value for each unless the cell holds an error, a formula with no stored
+    result, an inline string with a value, an empty text, or shares its position with another:
+    so one count, compared with calamine's, finds all of those without a look at each cell.
+    """
+    start, end = xml.find(b"<sheetData"), xml.rfind(b"sheetData")
+    if start < 0:
+        return SheetFacts()
+    look = numbers = False
+    odd = ODD_VALUE_RE.search(xml, start, end)
+    if odd is not None:
+        look = ODD_STRING_INDEX_RE.search(xml, start, end) is not None or xml.find(b"='", start, end) >= 0
+        numbers = ODD_NUMBER_RE.search(xml, odd.start(), end) is not None
+    # "b" is rare in sheet XML (no tag or attribute Excel writes has one): look for t="b" only after it
+    if not numbers and xml.find(b"b", start, end) >= 0:
+        numbers = xml.find(b't="b"', start, end) >= 0
+    return SheetFacts(values=xml.count(b"</c>", start, end), look=look, numbers=numbers)
 
 
 CONTROL_BYTES = bytes(CONTROL_CODES)
@@ -525,6 +609,7 @@ R_ATTR_RE = re.compile(rb"""(?:^|(?<=[\s"']))r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 # an r attribute written other than ' r="': after a non-space, with spaces around "=", single-quoted
 UNUSUAL_R_RE = re.compile(rb"""r(?:(?<=[^ ]r)\s*=|\s+=|=(?!"))""")
 SPACED_R_RE = re.compile(rb"r\s+=")
+LATE_R_RE = re.compile(rb"r=(?<!<c r=)(?<!<row r=)")  # an r= anywhere but at the start of its tag
 SPACE_R_RE = re.compile(rb"r +=")  # the same when the only white space is " " (a literal start: faster)
 
 
@@ -571,7 +656,8 @@ class Window:
                 self.check_hit(name, xml, found.start())
         # calamine places a cell by its LAST r attribute: one written other than ' r="' (after a
         # quote, a tab, with spaces or single quotes) would slip past the scans above
-        if UNUSUAL_R_RE.search(xml, start, end):
+        # and so does an r attribute that is not the first thing in its tag (a second position)
+        if UNUSUAL_R_RE.search(xml, start, end) or LATE_R_RE.search(xml, start, end):
             self.check_each_tag(name, xml, start, end)
 
     def plainly_inside(self, xml: bytes | bytearray, start: int, end: int) -> bool:
@@ -621,6 +707,10 @@ class Window:
             for attr in attrs:  # calamine takes a cell's last r, a row's first: check them all
                 self.check_ref(name, attr.group(1) if attr.group(1) is not None else attr.group(2),
                                cell=tag.group(1) == b"c")
+            if len(attrs) > 1:  # inside the window, but which position is meant?
+                reject("upload.ambiguous-cells", f"A sheet of the workbook ({name[:80]}) has a {'cell' if tag.group(1) == b'c' else 'row'} "
+                                                 "with two positions, so it could be read in more than one way; "
+                                                 "Excel never writes that. " + SAVE_AS)
 
     def check_ref(self, name: str, value: bytes, *, cell: bool | None = None) -> None:
         ref = CELL_REF_RE.fullmatch(value) if len(value) <= 16 else None
@@ -693,8 +783,9 @@ def window_scans(max_rows: int, max_columns: int) -> WindowScans:
     exact = beyond(last, "A", "Z") + b"|[A-Z]*+(?:" + beyond(str(max_rows), "0", "9") + b'|[^1-9]|\\d*+[^"\\d])'
 
     def r_value(value: bytes) -> re.Pattern:
-        # "r=" then: not a double quote (r='..', r= ".."), not after a space ("r=, <c\tr=), or a value
-        return re.compile(b'r=(?:[^"]|(?<! r=)|"(?:' + value + b"))")
+        # "r=" then: not a double quote (r='..', r= ".."), not first in its tag ("r=, <c\tr=, a second
+        # r=), or a value
+        return re.compile(b'r=(?:[^"]|(?<!<c r=)(?<!<row r=)|"(?:' + value + b"))")
 
     return WindowScans(odd_row=re.compile(rb'w(?<=<row)(?! r=")'),
                        r_value=r_value(quick if digits > 1 else exact), exact_r_value=r_value(exact))
