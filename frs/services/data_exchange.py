@@ -425,38 +425,34 @@ class DataExchange:
     def _may_see(self, s: Session, actor: Any, school: School) -> None:
         if actor is None or actor is OPERATOR:
             return
-        user = self.service._user(s, actor)
-        if not self.service._permissions(s, user, school):
-            raise Refused(f"{user.email} has no permission at {school.name} ({school.dfe}).", code="forbidden")
+        from . import accounts
+
+        accounts.membership(self.service, actor, school.dfe)  # another school looks like no school
 
     def _require_setup(self, actor: Any, school_dfe: str, action: str) -> str:
         """The acting user's email if they hold Setup at the school ("operator" for the operator);
-        a refusal is audited (in its own transaction, after the check's session has closed)."""
-        if actor is None or actor is OPERATOR:
-            with self._session() as s:
-                self._school(s, school_dfe)
-            return "operator"
+        a refusal is audited. A user of another school is told only that there is no such school
+        they belong to (accounts.membership), so one school cannot learn about another."""
         with self._session() as s:
-            school = self._school(s, school_dfe)
-            try:
-                user = self.service._user(s, actor)
-                if SETUP not in self.service._permissions(s, user, school):
-                    raise Refused(f"{user.email} does not have Setup permission at {school.name} ({school.dfe}), "
-                                  "which connecting and enabling Data Exchange needs. Ask your school's "
-                                  "administrator of the service for it.", code="forbidden")
-                return user.email
-            except Refused as exc:
-                refusal = exc
-        self._audit_refusal(actor, school, action, refusal.reason)
-        raise refusal
+            self._school(s, school_dfe)
+        if actor is None or actor is OPERATOR:
+            return "operator"
+        from . import accounts
+
+        try:
+            accounts.require(self.service, actor, school_dfe, SETUP)
+        except Refused as exc:
+            self._audit_refusal(actor, school_dfe, action, exc.reason)
+            raise
+        return str(actor).strip().lower()
 
     def _audit(self, s: Session, who: str, school: School, action: str, reason: str | None) -> None:
         s.add(AuditEvent(at=clock.now(), actor=who, school_dfe=school.dfe, action=action, outcome="ok",
                          reason=reason))
 
-    def _audit_refusal(self, actor: Any, school: School, action: str, reason: str) -> None:
+    def _audit_refusal(self, actor: Any, school_dfe: str, action: str, reason: str) -> None:
         with self._session(write=True) as s:
-            s.add(AuditEvent(at=clock.now(), actor=str(actor).strip().lower()[:254], school_dfe=school.dfe,
+            s.add(AuditEvent(at=clock.now(), actor=str(actor).strip().lower()[:254], school_dfe=school_dfe,
                              action=action, outcome="refused", reason=reason))
             s.commit()
 
