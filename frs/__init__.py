@@ -6,12 +6,13 @@
 - :mod:`frs.partners` (Partner, PartnerHttp, MisPupil, Page: Data Exchange partners);
 - :mod:`frs.issues` (Issue, Report);
 - :mod:`frs.catalogue` (read_rows, split_list, parse_points: catalogue data files shipped in a plugin);
+- :mod:`frs.measures` (Measure, Indicator: measures over a collected round, hook ``register_measures``);
 - :mod:`frs.testing` (the conformance kit).
 """
 
 __version__ = "0.1.0"
 #: bumped when a hook is added; hooks are never removed or changed incompatibly
-PLUGIN_API_VERSION = 2
+PLUGIN_API_VERSION = 3
 
 __all__ = ["hookimpl", "__version__", "PLUGIN_API_VERSION"]
 

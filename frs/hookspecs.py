@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .connectors import PupilSource, School
     from .issues import Report
     from .keystage import KeyStage
-    from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry, PartnerRegistry, RuleRegistry,
+    from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry, MeasureRegistry, PartnerRegistry,
+                           RuleRegistry,
                            SourceRegistry)
 
 hookspec = pluggy.HookspecMarker("frs")
@@ -123,7 +124,7 @@ def register_partners(registry: "PartnerRegistry", settings: dict[str, Any]) -> 
             ``name`` is what ``frs dx connect --partner`` takes, unique across plugins.
         settings: this plugin's ``[plugins.<name>]`` table from config (may be empty).
 
-    Since: 2.
+    Since: 3.
     """
 
 
@@ -133,7 +134,7 @@ def register_jobs(registry: "JobRegistry", settings: dict[str, Any]) -> None:
 
     Args:
         registry: call ``registry.add(name, func, trigger=..., **trigger_args)``.
-        settings: this plugin's ``[plugins.<name>]`` table from config (since 2).
+        settings: this plugin's ``[plugins.<name>]`` table from config (since 3).
 
     Since: 1.
     """
@@ -156,8 +157,32 @@ def upload_confirmed(school: "School", keystage: "KeyStage", upload_id: Any) -> 
 
 
 @hookspec
-def round_collected(round_id: str, upload_ids: list[Any]) -> None:
-    """Notification: a round's deadline collection has run. Exceptions are logged, never fatal.
+def register_measures(registry: "MeasureRegistry", key_stage: int) -> None:
+    """Contribute measures computed from a collected round (see :mod:`frs.measures`).
 
-    Since: 1.
+    Called once per plugin for each key stage number the analysis runs (4, 5, 2 ...).
+
+    Args:
+        registry: call ``registry.add(measure)`` with a :class:`frs.measures.Measure` whose
+            ``key_stage`` is ``key_stage`` and whose id starts with ``<plugin name>.``.
+        key_stage: the key stage number being analysed.
+
+    Since: 2.
+    """
+
+
+@hookspec
+def round_collected(round_id: str, upload_ids: list[Any], collection_id: int, service: Any) -> None:
+    """Notification: a round's deadline collection is complete (committed). Exceptions are logged,
+    never fatal: one plugin's failure never stops the others.
+
+    Args:
+        round_id: the round's id from config.
+        upload_ids: the uploads collected (each school's current confirmed upload per template).
+        collection_id: read the cohorts with
+            ``frs.services.collections.iter_cohorts(service, collection_id)``, one school at a time.
+        service: the service layer (``frs.storage.service.Service``) on the collection's database.
+
+    Called once per collection: a daemon that dies before the plugins were told tells them on
+    its next run. Since: 1 (``collection_id`` and ``service`` since 2).
     """

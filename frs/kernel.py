@@ -184,6 +184,33 @@ class Kernel:
                       if (allowed is None or s.name in allowed) and s.is_available(school, context)]
         return self.pm.hook.select_pupil_source(school=school, keystage=keystage, candidates=candidates)
 
+    def measures(self, key_stage: int):
+        """The :class:`frs.measures.MeasureSet` every enabled plugin contributes for a key stage
+        (collected on first use, once per key stage)."""
+        from .measures import MeasureSet
+        from .registry import MeasureRegistry
+
+        cache = self.__dict__.setdefault("_measures", {})
+        if key_stage not in cache:
+            store: dict[str, Any] = {}
+            for impl in self.pm.hook.register_measures.get_hookimpls():
+                name = impl.plugin_name
+                if self.plugins.get(name) and self.plugins[name].status == "failed":
+                    continue
+                registry = MeasureRegistry(name, store, key_stage)
+                args = {"registry": registry, "key_stage": key_stage}
+                try:
+                    impl.function(**{k: v for k, v in args.items() if k in impl.argnames})
+                except Exception as exc:
+                    # drop the plugin's measures for this key stage; the others keep working
+                    for key in [k for k, v in store.items() if v.plugin == name]:
+                        del store[key]
+                    log.error("plugin %s failed in register_measures: %s: %s", name, type(exc).__name__, exc)
+                    if self.config.strict:
+                        raise
+            cache[key_stage] = MeasureSet(key_stage, list(store.values()))
+        return cache[key_stage]
+
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call a notification hook; one plugin's exception never stops the others."""
         for impl in getattr(self.pm.hook, hook).get_hookimpls():

@@ -14,6 +14,7 @@ from .connectors import PupilSource
 from .keystage import Column, KeyStage, Rule
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9]+(-[a-z0-9]+)*$")
+MEASURE_ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$")
 
 
 class ContributionError(Exception):
@@ -109,3 +110,26 @@ class JobRegistry(_Bound):
         job = Job(name, func, trigger, trigger_args, self.plugin)
         self._put(name, job)
         return job
+
+
+class MeasureRegistry(_Bound):
+    """Handed to ``register_measures``: ``registry.add(measure)``."""
+
+    def __init__(self, plugin: str, store: dict[str, Any], key_stage: int, kind: str = "measure"):
+        super().__init__(plugin, store, kind)
+        self.key_stage = key_stage
+
+    def add(self, measure: Any) -> Any:
+        from .measures import Measure
+
+        if not isinstance(measure, Measure):
+            raise ContributionError(f"plugin {self.plugin!r} registered {measure!r}, not a frs.measures.Measure")
+        if not MEASURE_ID_RE.match(measure.id or "") or not measure.id.startswith(self.plugin + "."):
+            raise ContributionError(f"plugin {self.plugin!r}: measure id {measure.id!r} must look like "
+                                    f"'{self.plugin}.name'")
+        if measure.key_stage != self.key_stage:
+            raise ContributionError(f"plugin {self.plugin!r}: measure {measure.id!r} is for key stage "
+                                    f"{measure.key_stage}, but was registered for key stage {self.key_stage}")
+        measure.plugin = self.plugin
+        self._put(measure.id, measure)
+        return measure

@@ -195,3 +195,5 @@ from . import storage_cmd  # noqa: E402,F401
 from . import demo_cmd  # noqa: E402,F401
 from . import dx_cmd  # noqa: E402,F401
 from . import web_cmd  # noqa: E402,F401
+from . import daemon_cmd, report_cmd  # noqa: E402,F401
+from . import analysis_cmd  # noqa: E402,F401

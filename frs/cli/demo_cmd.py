@@ -105,7 +105,7 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
     def mistakes(sheet):
         sheet.cell(row=row, column=first_result).value = "A+" if ks.id == "ks5_alevel" else "Z"
         sheet.cell(row=row + 1, column=5).value = "A" + str(sheet.cell(row=row + 1, column=5).value)[1:]
-        sheet.cell(row=row + 2, column=11).value = "F"
+        sheet.cell(row=row + 2, column=11).value = "X"  # not a sex code
 
     with_errors = fill_results(template, kernel, ks, edit=mistakes)
     (out / f"with_mistakes_{name}").write_bytes(with_errors)
@@ -130,9 +130,9 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
                    + (f"  ({view.report_status})" if view.report_status else ""))
     frs = program()
     env = f"FRS_CONFIG={shlex.quote(str(demo_path))}"
-    click.echo(f"\nTry: {frs} validate {shlex.quote(str(out / name))} --school {SCHOOL_DFE}\n"
+    click.echo(f"\nTry: {env} {frs} validate {shlex.quote(str(out / ('with_mistakes_' + name)))} --school {SCHOOL_DFE}\n"
                f"     {env} {frs} uploads list --school {SCHOOL_DFE} --all\n"
-               f"     {frs} audit --school {SCHOOL_DFE}")
+               f"     {env} {frs} audit --school {SCHOOL_DFE}")
     service.engine.dispose()
 
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host

@@ -21,6 +21,8 @@ from sqlmodel import Session, SQLModel, create_engine
 from . import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from . import models_dx  # noqa: F401  (Data Exchange connections, pulls and cohorts)
 from . import models_web  # noqa: F401  (web sign-in and API token tables)
+from . import models_collect  # noqa: F401  (collection and daemon tables)
+from . import models_analysis  # noqa: F401
 
 BUSY_TIMEOUT_MS = 15_000
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={BUSY_TIMEOUT_MS}",

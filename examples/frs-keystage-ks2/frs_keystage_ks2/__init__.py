@@ -25,7 +25,9 @@ import math
 import re
 from typing import Any, Iterator
 
+from frs import hookimpl
 from frs.issues import WARNING, Issue
+from frs.measures import MEAN, PERCENT, RATIO, Indicator, Measure
 from frs.keystage import (Choices, Column, HeaderRow, KeyStage, KeyStagePlugin, ResultsRule, Rule, Table,
                           ValueSet, cell_text)
 
@@ -221,4 +223,61 @@ def rules() -> list[Rule]:
     return [ResultsRule(f"{PLUGIN}.invalid-result"), TestsMissingRule()]
 
 
-plugin = KeyStagePlugin(KEYSTAGE, columns=columns, rules=rules)
+# --------------------------------------------------------------------------- a measure
+
+EXPECTED_SCORE = 100
+HIGH_SCORE = 110
+WRITING_EXPECTED = ("EXS", "GDS")
+
+
+class ExpectedStandard(Measure):
+    """KS2 headline measures from the collected results: reading, writing and maths at the
+    expected standard (scaled score 100+ in reading and maths, EXS or GDS in writing), the high
+    standard, and the average scaled scores of pupils with a score. A measure plugin as any third
+    party writes one: it reads only the collected results (frs.results) through the frs.measures
+    building blocks."""
+
+    id = f"{PLUGIN}.expected_standard"
+    key_stage = 2
+    title = "KS2 reading, writing and maths"
+    version = "1"
+    indicators = (
+        Indicator("pupils", "Pupils at the end of KS2", "count", decimals=0, headline=True),
+        Indicator("rwm_expected", "Reading, writing and maths at the expected standard (%)", PERCENT,
+                  "rwm_expected", headline=True),
+        Indicator("rwm_high", "Reading, writing and maths at the higher standard (%)", PERCENT, "rwm_high",
+                  headline=True),
+        Indicator("reading_average", "Average reading scaled score", RATIO, "reading_score",
+                  denominator="reading_scored", headline=True),
+        Indicator("maths_average", "Average maths scaled score", RATIO, "maths_score", denominator="maths_scored",
+                  headline=True),
+        Indicator("writing_expected", "Writing at the expected standard (%)", MEAN, "writing_at_expected"),
+    )
+
+    def pupil(self, pupil, context):
+        by_column = {r.column_id: r.grade for r in pupil.results}
+        scores = {}
+        for key in ("reading", "maths"):
+            grade = by_column.get(f"{PLUGIN}.{key}", "")
+            scores[key] = int(grade) if grade.isdigit() else None
+        writing = by_column.get(f"{PLUGIN}.writing")
+        expected = all(s is not None and s >= EXPECTED_SCORE for s in scores.values()) and writing in WRITING_EXPECTED
+        high = all(s is not None and s >= HIGH_SCORE for s in scores.values()) and writing == "GDS"
+        return {
+            "rwm_expected": expected, "rwm_high": high,
+            "reading_score": scores["reading"] or 0, "reading_scored": int(scores["reading"] is not None),
+            "maths_score": scores["maths"] or 0, "maths_scored": int(scores["maths"] is not None),
+            "writing_at_expected": 100.0 if writing in WRITING_EXPECTED else 0.0,
+        }
+
+
+class KS2Plugin(KeyStagePlugin):
+    """The key stage's columns and rules (from KeyStagePlugin) plus its measures."""
+
+    @hookimpl
+    def register_measures(self, registry, key_stage):
+        if key_stage == 2:
+            registry.add(ExpectedStandard())
+
+
+plugin = KS2Plugin(KEYSTAGE, columns=columns, rules=rules)

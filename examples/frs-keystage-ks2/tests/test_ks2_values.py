@@ -76,3 +76,26 @@ def test_the_guidance_sheet_explains_the_codes(frs_kernel_factory, frs_kit_conte
     text = " ".join(str(c) for row in guidance.iter_rows(values_only=True) for c in row if c)
     assert "B = working below the overall standard of the test" in text
     assert "GDS = working at greater depth" in text
+
+
+def test_the_ks2_measure_computes_the_expected_standard_from_collected_results():
+    from frs.analysis import engine
+    from frs.results import CollectedPupil, Result, SchoolCohort
+
+    kernel = Kernel(frs.config.parse({"plugins": {"enabled": ["ks2"], "strict": True}}))
+
+    def pupil(upn, reading, maths, writing):
+        results = tuple(Result(keystage="ks2", column_id=f"ks2.{key}", subject=key, grade=grade, points=None)
+                        for key, grade in (("reading", reading), ("maths", maths), ("writing", writing)) if grade)
+        return CollectedPupil(upn=upn, forename="A", surname="B", gender="Female", date_of_birth=None, nc_year=6,
+                              results=results)
+
+    cohort = SchoolCohort(school_dfe="1231234", school_name="Primary", round_id="ks2-2022", key_stage=2, year=2022,
+                          collection_id=1, keystages=("ks2",), upload_ids=(),
+                          pupils=(pupil("A", "112", "115", "GDS"), pupil("B", "101", "99", "EXS"),
+                                  pupil("C", "A", "104", "WTS"), pupil("D", "", "", "")))
+    result = engine.analyse_cohort(cohort, kernel.measures(2))
+    assert result["measures"]["pupils"] == 4
+    assert result["measures"]["rwm_expected"] == 25.0 and result["measures"]["rwm_high"] == 25.0
+    assert result["measures"]["reading_average"] == (112 + 101) / 2  # the absent pupil has no score
+    assert result["rules_version"] == "ks2.expected_standard@1"

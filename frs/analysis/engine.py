@@ -1,0 +1,538 @@
+"""The measures engine: runs a key stage's measures over one school's collected cohort.
+
+Pure functions over :class:`frs.results.SchoolCohort`: no database, no files. Storage
+(:mod:`frs.analysis.service`) and the PDF (:mod:`frs.analysis.pdf`) are thin layers on top.
+
+- :func:`analyse_cohort` gives the school's result: ``measures`` (plain numbers), ``pupils`` (one
+  row per pupil of the cohort, a pupil without results included), the measures' extra sections
+  (``subjects``, ``progress8`` ...) and ``groups`` (pupil groups, under 6 pupils suppressed).
+- :func:`what_if` recomputes all of it with chosen pupils left out.
+- :class:`NationalAccumulator` gathers, school by school, what comparing with all schools needs,
+  and :func:`compare` adds the comparisons to a school's result.
+- :func:`canonical_json` writes a result byte-for-byte the same for the same collection.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from dataclasses import replace
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..measures import COUNT, MEAN, PERCENT, RATIO, Indicator, MeasureContext, MeasureSet, PupilScore, pupil_value
+from ..results import SchoolCohort
+
+#: groups smaller than this are shown with their count only
+SUPPRESS_BELOW = 6
+Z95 = 1.959963984540054
+FLOAT_DECIMALS = 6
+
+GROUP_LABELS = {
+    ("gender", "Female"): "Girls", ("gender", "Male"): "Boys",
+    ("disadvantaged", "True"): "Disadvantaged", ("disadvantaged", "False"): "Not disadvantaged",
+    ("sen", "E"): "SEN with EHC plan", ("sen", "K"): "SEN support", ("sen", "None"): "No SEN",
+    ("eal", "True"): "EAL", ("eal", "False"): "Not EAL",
+}
+PUPIL_FIELDS = ("upn", "forename", "surname", "gender")
+
+
+# --------------------------------------------------------------------------- one school
+
+
+def context_of(cohort: SchoolCohort) -> MeasureContext:
+    return MeasureContext(school_dfe=cohort.school_dfe, round_id=cohort.round_id, key_stage=cohort.key_stage,
+                          year=cohort.year, collection_id=cohort.collection_id, cohort=cohort)
+
+
+def score(cohort: SchoolCohort, measures: MeasureSet) -> list[PupilScore]:
+    """Every measure's pupil values for every pupil, in UPN order."""
+    context = context_of(cohort)
+    scores = []
+    for pupil in sorted(cohort.pupils, key=lambda p: p.upn):
+        values: dict[str, Any] = {}
+        for measure in measures.measures:
+            values.update(measure.pupil(pupil, context))
+        scores.append(PupilScore(pupil, values))
+    return scores
+
+
+def group_of(pupil, group: str) -> str | None:
+    """The pupil's value for a group ("Female", "True", "E" ...), or None when not known."""
+    if group == "gender":
+        return pupil.gender or None
+    chars = pupil.characteristics or {}
+    if group not in chars:
+        return None
+    value = chars[group]
+    if group == "sen":
+        return "None" if value in (None, "", "N") else str(value)
+    if value is None:
+        return None
+    return str(bool(value))
+
+
+def groups_available(scores: Sequence[PupilScore]) -> list[str]:
+    """Gender always; disadvantaged, SEN and EAL when the pupil source gave them for some pupil."""
+    out = ["gender"]
+    for group in ("disadvantaged", "sen", "eal"):
+        if any(group in (s.pupil.characteristics or {}) and (s.pupil.characteristics or {})[group] is not None
+               or (group == "sen" and group in (s.pupil.characteristics or {})) for s in scores):
+            out.append(group)
+    return out
+
+
+def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: MeasureContext) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for measure in measures.measures:
+        out.update(measure.school(scores, context))
+    return out
+
+
+def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> list[list[tuple[float, float] | None]]:
+    """Per pupil, (value, weight) for each indicator (None where the pupil does not count in a
+    ratio): worked out once, then summed for the school's groups and the all-schools figures."""
+    out = []
+    for s in scores:
+        values = s.values
+        row: list[tuple[float, float] | None] = []
+        for i in indicators:
+            if i.kind == MEAN:
+                row.append((float(pupil_value(values, i.pupil_key) or 0), 1.0))
+            elif i.kind == PERCENT:
+                row.append((1.0 if pupil_value(values, i.pupil_key) else 0.0, 1.0))
+            elif i.kind == RATIO:
+                x = float(pupil_value(values, i.denominator) or 0)
+                row.append((float(pupil_value(values, i.pupil_key) or 0), x) if x else None)
+            else:
+                row.append(None)
+        out.append(row)
+    return out
+
+
+def _figure(i: Indicator, rows: Sequence[list], column: int, n: int) -> float | None:
+    """An indicator over some pupils' vectors; the same arithmetic as :func:`frs.measures.summarise`."""
+    if n == 0:
+        return None
+    if i.kind == MEAN:
+        return sum(r[column][0] for r in rows) / n
+    if i.kind == PERCENT:
+        return 100.0 * sum(r[column][0] for r in rows) / n
+    top = sum(r[column][0] for r in rows if r[column] is not None)
+    bottom = sum(r[column][1] for r in rows if r[column] is not None)
+    return top / bottom * i.scale if bottom else None
+
+
+def group_rows(measures: MeasureSet, scores: Sequence[PupilScore],
+               pupil_vectors: Sequence[list] | None = None) -> list[dict[str, Any]]:
+    rows = []
+    indicators = [i for i in measures.indicators if i.kind != COUNT]
+    if pupil_vectors is None:
+        pupil_vectors = vectors(indicators, scores)
+    for group in groups_available(scores):
+        members: dict[str, list[int]] = {}
+        for index, s in enumerate(scores):
+            value = group_of(s.pupil, group)
+            if value is not None:
+                members.setdefault(value, []).append(index)
+        for value in sorted(members):
+            subset = [pupil_vectors[k] for k in members[value]]
+            suppressed = len(subset) < SUPPRESS_BELOW
+            rows.append({
+                "group": group, "value": value, "label": GROUP_LABELS.get((group, value), f"{group} {value}"),
+                "pupils": len(subset), "suppressed": suppressed,
+                "measures": None if suppressed else {i.key: _figure(i, subset, c, len(subset))
+                                                     for c, i in enumerate(indicators)},
+            })
+    return rows
+
+
+def pupil_row(score_: PupilScore) -> dict[str, Any]:
+    pupil = score_.pupil
+    groups = {g: group_of(pupil, g) for g in ("gender", "disadvantaged", "sen", "eal")}
+    return {"upn": pupil.upn, "forename": pupil.forename, "surname": pupil.surname, "gender": pupil.gender,
+            "groups": {g: v for g, v in groups.items() if v is not None}, **score_.values}
+
+
+def result_from_scores(cohort: SchoolCohort, measures: MeasureSet, scores: Sequence[PupilScore], *,
+                       excluded: Sequence[str] = (), pupil_vectors: Sequence[list] | None = None) -> dict[str, Any]:
+    context = context_of(cohort)
+    result: dict[str, Any] = {
+        "school": {"dfe": cohort.school_dfe, "name": cohort.school_name},
+        "round": {"id": cohort.round_id, "key_stage": cohort.key_stage, "year": cohort.year},
+        "collection_id": cohort.collection_id,
+        "keystages": list(cohort.keystages),
+        "upload_ids": list(cohort.upload_ids),
+        "rules_version": measures.version,
+        "measures": summarise_all(measures, scores, context),
+        "pupils": [pupil_row(s) for s in scores],
+        "groups": group_rows(measures, scores, pupil_vectors),
+        "indicators": [indicator_info(i) for i in measures.indicators],
+    }
+    if excluded:
+        result["excluded"] = sorted(excluded)
+    for measure in measures.measures:
+        for key, value in measure.tables(scores, context).items():
+            if key in result:
+                raise ValueError(f"measure {measure.id!r} returned a section {key!r} that is already in the report")
+            result[key] = value
+    return result
+
+
+def indicator_info(i: Indicator) -> dict[str, Any]:
+    return {"key": i.key, "title": i.title, "kind": i.kind, "decimals": i.decimals, "headline": i.headline,
+            "pupil_key": i.pupil_key, "denominator": i.denominator, "scale": i.scale}
+
+
+def indicator_of(row: Mapping[str, Any]) -> Indicator:
+    return Indicator(row["key"], row["title"], row["kind"], pupil_key=row.get("pupil_key"),
+                     denominator=row.get("denominator"), decimals=row.get("decimals", 1),
+                     headline=row.get("headline", False), scale=row.get("scale", 1.0))
+
+
+def analyse_cohort(cohort: SchoolCohort, measures: MeasureSet) -> dict[str, Any]:
+    """The school's result (see the module docstring)."""
+    return result_from_scores(cohort, measures, score(cohort, measures))
+
+
+def what_if(cohort: SchoolCohort, measures: MeasureSet, exclude: Iterable[str],
+            national: Mapping[str, Any] | None = None, published: Mapping | None = None) -> dict[str, Any]:
+    """The school's result recomputed with the pupils whose UPNs are in ``exclude`` left out (and
+    compared with all schools when ``national`` is given). Unknown UPNs are ignored."""
+    leave_out = set(exclude)
+    kept = tuple(p for p in cohort.pupils if p.upn not in leave_out)
+    left_out = sorted(p.upn for p in cohort.pupils if p.upn in leave_out)
+    result = result_from_scores(replace(cohort, pupils=kept), measures, score(replace(cohort, pupils=kept), measures),
+                                excluded=left_out or ["(none)"])
+    if national is not None:
+        result["comparisons"] = compare(result, national, published or {})
+    return result
+
+
+def what_if_stored(result: Mapping[str, Any], measures: MeasureSet, exclude: Iterable[str],
+                   national: Mapping[str, Any] | None = None, published: Mapping | None = None) -> dict[str, Any]:
+    """What if, from a stored result's pupil values alone (no collected results needed): school
+    figures and pupil groups are recomputed; sections that need the results (subjects) are left
+    out, and ``recomputed_from`` says so."""
+    from ..results import CollectedPupil
+
+    leave_out = set(exclude)
+    scores = []
+    for row in result["pupils"]:
+        if row["upn"] in leave_out:
+            continue
+        groups = row.get("groups") or {}
+        chars: dict[str, Any] = {}
+        for name in ("disadvantaged", "eal"):
+            if name in groups:
+                chars[name] = groups[name] == "True"
+        if "sen" in groups:
+            chars["sen"] = None if groups["sen"] == "None" else groups["sen"]
+        pupil = CollectedPupil(upn=row["upn"], forename=row.get("forename", ""), surname=row.get("surname", ""),
+                               gender=row.get("gender", ""), date_of_birth=None, nc_year=None, characteristics=chars)
+        scores.append(PupilScore(pupil, row))
+    context = MeasureContext(school_dfe=result["school"]["dfe"], round_id=result["round"]["id"],
+                             key_stage=result["round"]["key_stage"], year=result["round"]["year"],
+                             collection_id=result.get("collection_id"))
+    out = {key: value for key, value in result.items() if key in ("school", "round", "collection_id", "keystages",
+                                                                   "rules_version", "indicators")}
+    out["measures"] = summarise_all(measures, scores, context)
+    out["pupils"] = [dict(s.values) for s in scores]
+    out["groups"] = group_rows(measures, scores)
+    out["excluded"] = sorted(u for u in (p["upn"] for p in result["pupils"]) if u in leave_out) or ["(none)"]
+    out["recomputed_from"] = "stored pupil values"
+    if national is not None:
+        out["comparisons"] = compare(out, national, published or {})
+    return canonical(out)
+
+
+# --------------------------------------------------------------------------- canonical JSON
+
+
+def _normalise(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or value is None:
+        return value
+    if kind is float:
+        if value != value or value in (math.inf, -math.inf):
+            return None
+        rounded = round(value, FLOAT_DECIMALS)
+        return 0.0 if rounded == 0 else rounded
+    if kind is dict:
+        return {k if type(k) is str else str(k): _normalise(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_normalise(v) for v in value]
+    if isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return _normalise(float(value))
+    if isinstance(value, Mapping):
+        return {str(k): _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def canonical(value: Any) -> Any:
+    """The value as it is stored: floats rounded to 6 decimals, tuples as lists."""
+    return _normalise(value)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, floats rounded to 6 decimals: the same value gives the same bytes."""
+    return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+# --------------------------------------------------------------------------- all schools
+
+
+class _Stat:
+    """Pupil-level sums for one indicator (over one pupil group or all pupils)."""
+
+    __slots__ = ("n", "s1", "s2", "x1", "x2", "xy")
+
+    def __init__(self):
+        self.n = 0
+        self.s1 = self.s2 = self.x1 = self.x2 = self.xy = 0.0
+
+    def to_dict(self, indicator: Indicator) -> dict[str, Any]:
+        n = self.n
+        if n == 0:
+            return {"pupils": 0, "mean": None, "sd": None}
+        if indicator.kind == RATIO:
+            ratio = self.s1 / self.x1 if self.x1 else None
+            if ratio is None:
+                return {"pupils": n, "mean": None, "sd": None}
+            residual = max(self.s2 - 2 * ratio * self.xy + ratio * ratio * self.x2, 0.0)
+            sd = math.sqrt(residual / (n - 1)) if n > 1 else 0.0
+            return {"pupils": n, "mean": ratio * indicator.scale, "sd": sd * indicator.scale}
+        mean = self.s1 / n
+        variance = max(self.s2 / n - mean * mean, 0.0) * n / (n - 1) if n > 1 else 0.0
+        scale = 100.0 if indicator.kind == PERCENT else 1.0
+        return {"pupils": n, "mean": mean * scale, "sd": math.sqrt(variance) * scale}
+
+
+class NationalAccumulator:
+    """What comparing with all schools of a collection needs, gathered one school at a time
+    (memory grows with schools and subjects, not with pupils)."""
+
+    def __init__(self, measures: MeasureSet):
+        self.indicators = [i for i in measures.indicators if i.kind != COUNT]
+        self.stats = [_Stat() for _ in self.indicators]
+        self.groups: dict[str, list[_Stat]] = {}
+        self.school_values: dict[str, list[float]] = {i.key: [] for i in self.indicators}
+        self.subjects: dict[str, dict[str, Any]] = {}
+        self.schools = 0
+        self.pupils = 0
+
+    @staticmethod
+    def _add(stats: list[_Stat], vector: list[tuple[float, float] | None]) -> None:
+        for stat, pair in zip(stats, vector):
+            if pair is None:
+                continue
+            y, x = pair
+            stat.n += 1
+            stat.s1 += y
+            stat.s2 += y * y
+            stat.x1 += x
+            stat.x2 += x * x
+            stat.xy += x * y
+
+    def add(self, result: Mapping[str, Any], scores: Sequence[PupilScore],
+            pupil_vectors: Sequence[list] | None = None) -> None:
+        self.schools += 1
+        self.pupils += len(scores)
+        available = groups_available(scores)
+        if pupil_vectors is None:
+            pupil_vectors = vectors(self.indicators, scores)
+        for s, vector in zip(scores, pupil_vectors):
+            self._add(self.stats, vector)
+            for group in available:
+                value = group_of(s.pupil, group)
+                if value is not None:
+                    name = f"{group}:{value}"
+                    stats = self.groups.get(name)
+                    if stats is None:
+                        stats = self.groups[name] = [_Stat() for _ in self.indicators]
+                    self._add(stats, vector)
+        for i in self.indicators:
+            value = result["measures"].get(i.key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.school_values[i.key].append(float(value))
+        for row in result.get("subjects") or ():
+            counts = row.get("grade_counts")
+            if not isinstance(counts, dict):
+                continue
+            held = self.subjects.get(row["subject"])
+            if held is None:
+                held = self.subjects[row["subject"]] = {"entries": 0, "schools": 0, "grade_counts": {}}
+            held["schools"] += 1
+            for grade, n in counts.items():
+                held["grade_counts"][grade] = held["grade_counts"].get(grade, 0) + n
+                held["entries"] += n
+
+    def state(self) -> dict[str, Any]:
+        """Everything gathered so far as plain data (to send from a worker process and merge)."""
+        def raw(stats: list[_Stat]) -> list[list[float]]:
+            return [[st.n, st.s1, st.s2, st.x1, st.x2, st.xy] for st in stats]
+
+        return {"schools": self.schools, "pupils": self.pupils, "stats": raw(self.stats),
+                "groups": {name: raw(stats) for name, stats in self.groups.items()},
+                "school_values": self.school_values, "subjects": self.subjects}
+
+    def merge(self, state: Mapping[str, Any]) -> None:
+        """Add another accumulator's :meth:`state` (schools merged in a fixed order give the same sums)."""
+        def into(stats: list[_Stat], raw: list[list[float]]) -> None:
+            for st, (n, s1, s2, x1, x2, xy) in zip(stats, raw):
+                st.n += int(n)
+                st.s1 += s1
+                st.s2 += s2
+                st.x1 += x1
+                st.x2 += x2
+                st.xy += xy
+
+        self.schools += state["schools"]
+        self.pupils += state["pupils"]
+        into(self.stats, state["stats"])
+        for name, raw in state["groups"].items():
+            stats = self.groups.get(name)
+            if stats is None:
+                stats = self.groups[name] = [_Stat() for _ in self.indicators]
+            into(stats, raw)
+        for key, values in state["school_values"].items():
+            self.school_values.setdefault(key, []).extend(values)
+        for name, held in state["subjects"].items():
+            mine = self.subjects.get(name)
+            if mine is None:
+                mine = self.subjects[name] = {"entries": 0, "schools": 0, "grade_counts": {}}
+            mine["entries"] += held["entries"]
+            mine["schools"] += held["schools"]
+            for grade, n in held["grade_counts"].items():
+                mine["grade_counts"][grade] = mine["grade_counts"].get(grade, 0) + n
+
+    def finish(self) -> dict[str, Any]:
+        return canonical({
+            "schools": self.schools, "pupils": self.pupils,
+            "indicators": {i.key: {**stat.to_dict(i), "school_values": sorted(self.school_values[i.key])}
+                           for i, stat in zip(self.indicators, self.stats)},
+            "groups": {g: {i.key: stat.to_dict(i) for i, stat in zip(self.indicators, stats)}
+                       for g, stats in sorted(self.groups.items())},
+            "subjects": {name: held for name, held in sorted(self.subjects.items())},
+        })
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def percentile_rank(sorted_values: Sequence[float], value: float) -> float | None:
+    """Percent of schools below the value, counting ties as half."""
+    if not sorted_values:
+        return None
+    value = round(value, FLOAT_DECIMALS)  # the stored school values are rounded so
+    below = bisect.bisect_left(sorted_values, value)
+    equal = bisect.bisect_right(sorted_values, value) - below
+    return 100.0 * (below + equal / 2) / len(sorted_values)
+
+
+def interval(kind: str, value: float, n: int, national: Mapping[str, Any], own_denominator: float | None = None):
+    """95% confidence interval of a school figure over ``n`` pupils, from the national pupil-level
+    spread (the way DfE and self-evaluation tools do): mean +- 1.96 sd / sqrt(n); a percentage from
+    the national proportion; a ratio from the national residual spread over the school's entries."""
+    sd = national.get("sd")
+    if n <= 0 or sd is None or national.get("mean") is None:
+        return None
+    if kind == PERCENT:
+        p = national["mean"] / 100.0
+        half = Z95 * math.sqrt(max(p * (1 - p), 0.0) / n) * 100.0
+    elif kind == RATIO:
+        if not own_denominator:
+            return None
+        half = Z95 * sd * math.sqrt(n) / own_denominator
+    else:
+        half = Z95 * sd / math.sqrt(n)
+    return value - half, value + half
+
+
+def significance(ci: tuple[float, float] | None, mean: float | None) -> tuple[str, str | None]:
+    """("above", "green") when the whole interval is above the mean, ("below", "red") when below,
+    else ("not significant", None)."""
+    if ci is None or mean is None:
+        return "not significant", None
+    if ci[0] > mean:
+        return "above", "green"
+    if ci[1] < mean:
+        return "below", "red"
+    return "not significant", None
+
+
+def _denominator(result: Mapping[str, Any], i: Indicator, upns: set[str] | None = None) -> float:
+    return sum(float(pupil_value(p, i.denominator) or 0) for p in result["pupils"]
+               if upns is None or p["upn"] in upns)
+
+
+def _count_for(result: Mapping[str, Any], i: Indicator, upns: set[str] | None = None) -> int:
+    if i.kind == RATIO:
+        return sum(1 for p in result["pupils"] if (upns is None or p["upn"] in upns)
+                   and float(pupil_value(p, i.denominator) or 0))
+    return len(result["pupils"]) if upns is None else len(upns)
+
+
+def compare(result: Mapping[str, Any], national: Mapping[str, Any],
+            published: Mapping[tuple, Mapping[str, Any]]) -> dict[str, Any]:
+    """The comparisons of a school's result with all schools of the collection and with the
+    published national figures (``published``: :func:`frs.analysis.national.figures`)."""
+    indicators = {row["key"]: row for row in result.get("indicators", ())}
+    all_schools: dict[str, Any] = {}
+    pub: dict[str, Any] = {}
+    for key, row in indicators.items():
+        i = indicator_of(row) if row["kind"] == RATIO else None
+        value = result["measures"].get(key)
+        held = (national.get("indicators") or {}).get(key)
+        if held and isinstance(value, (int, float)):
+            n = _count_for(result, i) if i is not None else len(result["pupils"])
+            ci = interval(row["kind"], value, n, held, _denominator(result, i) if i is not None else None)
+            sig, colour = significance(ci, held.get("mean"))
+            all_schools[key] = {"mean": held.get("mean"), "schools": len(held.get("school_values") or ()),
+                                "percentile_rank": percentile_rank(held.get("school_values") or [], value),
+                                "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
+                                "significance": sig, "colour": colour}
+        figure = published.get((result["round"]["key_stage"], result["round"]["year"], key, "", ""))
+        if figure is not None:
+            pub[key] = {"value": figure["value"], "unit": figure["unit"], "source": figure["source"]}
+    groups: dict[str, Any] = {}
+    for row in result.get("groups", ()):
+        name = f"{row['group']}:{row['value']}"
+        held_group = (national.get("groups") or {}).get(name) or {}
+        entry: dict[str, Any] = {}
+        for key, value in (row.get("measures") or {}).items():
+            kind = indicators.get(key, {}).get("kind")
+            held = held_group.get(key)
+            if not held or not isinstance(value, (int, float)) or kind == RATIO:
+                sig, colour, mean = "not significant", None, held.get("mean") if held else None
+            else:
+                ci = interval(kind, value, row["pupils"], held)
+                sig, colour = significance(ci, held.get("mean"))
+                mean = held.get("mean")
+            figure = published.get((result["round"]["key_stage"], result["round"]["year"], key, name, ""))
+            entry[key] = {"all_schools_mean": mean, "significance": sig, "colour": colour,
+                          "national": figure["value"] if figure else None,
+                          "national_source": figure["source"] if figure else None}
+        groups[name] = entry
+    subjects: dict[str, Any] = {}
+    for row in result.get("subjects") or ():
+        name = row.get("subject")
+        held = (national.get("subjects") or {}).get(name)
+        entry = {}
+        if held and held.get("entries"):
+            entry["all_schools"] = {"entries": held["entries"], "schools": held["schools"],
+                                    "grade_percent": {g: 100.0 * n / held["entries"]
+                                                      for g, n in sorted(held["grade_counts"].items())}}
+        figures = {k[2]: v for k, v in published.items() if k[4] == name and k[3] == ""}
+        if figures:
+            entry["national"] = {m: {"value": v["value"], "source": v["source"]} for m, v in sorted(figures.items())}
+        subjects[name] = entry
+    return {"all_schools": all_schools, "national": pub, "groups": groups, "subjects": subjects,
+            "all_schools_count": national.get("schools"), "all_schools_pupils": national.get("pupils")}

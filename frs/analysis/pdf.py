@@ -1,0 +1,551 @@
+"""The early PDF summary of a school's results (reportlab).
+
+Made from the report dict of :func:`frs.analysis.service.school_report` (a stored result with its
+comparisons), so the PDF, the JSON and the dashboards show the same numbers.
+
+Readable in black and white: significance is written in words ("Sig. above" / "Sig. below"),
+the light green / red shading only repeats it; chart bars are solid black (the school) against
+white with a black outline (all schools), with the values printed on them.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Mapping, NamedTuple, Sequence
+
+from reportlab import rl_config
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase import pdfmetrics
+from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, SimpleDocTemplate, Spacer
+
+rl_config.invariant = 1  # no creation date or random id: the same report gives the same bytes
+rl_config.shapeChecking = 0  # attribute checks cost a third of the time; our drawing is fixed
+
+GREEN = colors.Color(0.80, 0.93, 0.80)
+RED = colors.Color(0.98, 0.82, 0.82)
+GRID = colors.Color(0.55, 0.55, 0.55)
+HEAD = colors.Color(0.90, 0.90, 0.90)
+DARK = colors.Color(0.3, 0.3, 0.3)
+SCHOOL_FILL = colors.black
+OTHER_FILL = colors.white
+KS4_GRADES = ("9", "8", "7", "6", "5", "4", "3", "2", "1", "U")
+KS5_GRADES = ("*", "A", "B", "C", "D", "E")
+GRADE_LABEL = {"*": "A*"}
+
+class Style(NamedTuple):
+    font: str
+    size: float
+    leading: float
+    space_before: float = 0.0
+    space_after: float = 0.0
+    grey: bool = False
+
+
+TITLE = Style("Helvetica-Bold", 17, 21, 0, 2 * mm)
+H2 = Style("Helvetica-Bold", 12.5, 15, 4 * mm, 1.5 * mm)
+BODY = Style("Helvetica", 8.8, 11, 0, 1 * mm)
+BODY_BOLD = Style("Helvetica-Bold", 8.8, 11, 0, 1 * mm)
+SMALL = Style("Helvetica", 7.5, 9.2, 0, 0.8 * mm, grey=True)
+
+
+class Text(Flowable):
+    """Plain wrapped text (platypus paragraphs parse markup and cost ten times more per line)."""
+
+    def __init__(self, text: str, style: Style):
+        super().__init__()
+        self.text, self.style = text, style
+        self.spaceBefore, self.spaceAfter = style.space_before, style.space_after
+
+    def wrap(self, available_width, available_height):
+        self.lines = simpleSplit(self.text, self.style.font, self.style.size, available_width) or [""]
+        self.width, self.height = available_width, len(self.lines) * self.style.leading
+        return self.width, self.height
+
+    def draw(self):
+        text = self.canv.beginText()
+        text.setFont(self.style.font, self.style.size, self.style.leading)
+        text.setFillColor(DARK if self.style.grey else colors.black)
+        text.setTextOrigin(0, self.height - self.style.size * 0.95)
+        for line in self.lines:
+            text.textLine(line)
+        self.canv.drawText(text)
+
+
+def Paragraph(text: str, style: Style) -> Text:  # noqa: N802  (reads like the platypus call it replaces)
+    return Text(text, style)
+
+
+
+def fmt(value: Any, decimals: int = 1, percent: bool = False) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) and not percent:
+        return f"{value:,}"
+    text = f"{float(value):,.{decimals}f}"
+    return text + ("%" if percent else "")
+
+
+def _is_percent(row: Mapping[str, Any]) -> bool:
+    return row["kind"] == "percent" or (row["kind"] == "ratio" and row.get("scale", 1) == 100)
+
+
+def _sig_words(sig: str | None) -> str:
+    return {"above": "Sig. above", "below": "Sig. below"}.get(sig or "", "Not sig.")
+
+
+def _sig_fill(colour: str | None):
+    return {"green": GREEN, "red": RED}.get(colour or "")
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+class Cell:
+    """A table cell: text with its look. Plain strings become right-aligned normal cells."""
+
+    __slots__ = ("text", "bold", "italic", "fill", "align", "span", "grey")
+
+    def __init__(self, text: Any, *, bold: bool = False, italic: bool = False, fill=None, align: str | None = None,
+                 span: int = 1, grey: bool = False):
+        self.text, self.bold, self.italic, self.fill = "" if text is None else str(text), bold, italic, fill
+        self.align, self.span, self.grey = align, span, grey
+
+
+class Grid(Flowable):
+    """A ruled table drawn straight onto the canvas: platypus tables are several times slower, and
+    every school of a national collection gets its PDF. The first column and the header wrap."""
+
+    def __init__(self, rows: Sequence[Sequence[Any]], widths: Sequence[float], *, header_rows: int = 1,
+                 font_size: float = 8.0):
+        super().__init__()
+        self.rows = [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in rows]
+        self.widths = list(widths)
+        self.header_rows = header_rows
+        self.font_size = font_size
+        self.leading = font_size * 1.2
+        self.pad = 2.2
+        self.lines = [[self._lines(cell, self._width(row, col), i < header_rows) if (col == 0 or i < header_rows)
+                       else [cell.text] for col, cell in enumerate(row)] for i, row in enumerate(self.rows)]
+        self.heights = [max(len(ls) for ls in row_lines) * self.leading + 2 * self.pad for row_lines in self.lines]
+
+    def _width(self, row: Sequence[Cell], col: int) -> float:
+        return sum(self.widths[col:col + row[col].span]) - 2 * self.pad
+
+    def _font(self, cell: Cell, header: bool) -> str:
+        if header or cell.bold:
+            return "Helvetica-BoldOblique" if cell.italic else "Helvetica-Bold"
+        return "Helvetica-Oblique" if cell.italic else "Helvetica"
+
+    def _lines(self, cell: Cell, width: float, header: bool) -> list[str]:
+        font = self._font(cell, header)
+        if pdfmetrics.stringWidth(cell.text, font, self.font_size) <= width:
+            return [cell.text]
+        return simpleSplit(cell.text, font, self.font_size, width) or [""]
+
+    def wrap(self, available_width, available_height):
+        self.width = sum(self.widths)
+        self.height = sum(self.heights)
+        return self.width, self.height
+
+    def split(self, available_width, available_height):
+        used, cut = sum(self.heights[:self.header_rows]), self.header_rows
+        while cut < len(self.rows) and used + self.heights[cut] <= available_height:
+            used += self.heights[cut]
+            cut += 1
+        if cut <= self.header_rows or cut >= len(self.rows):
+            return []
+        # keep a subject's "all schools" line with its subject
+        while cut > self.header_rows + 1 and self.rows[cut][0].italic:
+            cut -= 1
+        head = self.rows[:self.header_rows]
+        return [Grid(self.rows[:cut], self.widths, header_rows=self.header_rows, font_size=self.font_size),
+                Grid(head + self.rows[cut:], self.widths, header_rows=self.header_rows, font_size=self.font_size)]
+
+    def draw(self):
+        c = self.canv
+        y = self.height
+        size = self.font_size
+        width_of = pdfmetrics.stringWidth
+        text = c.beginText()
+        current = (None, None)
+        c.setLineWidth(0.4)
+        c.setStrokeColor(GRID)
+        for index, (row, height) in enumerate(zip(self.rows, self.heights)):
+            header = index < self.header_rows
+            top, y = y, y - height
+            if header:
+                c.setFillColor(HEAD)
+                c.rect(0, y, self.width, height, stroke=0, fill=1)
+            x, col = 0.0, 0
+            while col < len(row):
+                cell = row[col]
+                span = max(1, min(cell.span, len(self.widths) - col))
+                width = sum(self.widths[col:col + span])
+                if cell.fill is not None:
+                    c.setFillColor(cell.fill)
+                    c.rect(x, y, width, height, stroke=0, fill=1)
+                lines = self.lines[index][col]
+                if lines and lines[0]:
+                    font = self._font(cell, header)
+                    look = (font, cell.grey)
+                    if look != current:  # one text object for the grid: font changes only when needed
+                        text.setFont(font, size)
+                        text.setFillColor(DARK if cell.grey else colors.black)
+                        current = look
+                    align = cell.align or ("left" if col == 0 else "center" if span > 1 else "right")
+                    text_y = top - self.pad - size * 0.92
+                    for line in lines:
+                        if align == "left":
+                            left = x + self.pad
+                        elif align == "center":
+                            left = x + (width - width_of(line, font, size)) / 2
+                        else:
+                            left = x + width - self.pad - width_of(line, font, size)
+                        text.setTextOrigin(left, text_y)
+                        text.textOut(line)
+                        text_y -= self.leading
+                if col > 0:
+                    c.line(x, y, x, top)
+                x += width
+                col += span
+            c.line(0, y, self.width, y)
+        c.line(0, self.height, self.width, self.height)
+        c.line(0, 0, 0, self.height)
+        c.line(self.width, 0, self.width, self.height)
+        c.drawText(text)
+
+
+class Bars(Flowable):
+    """Horizontal pairs of bars: the school (solid black) above the comparison (white, outlined),
+    each with its value printed, so the chart reads the same in black and white."""
+
+    def __init__(self, labels: Sequence[str], school: Sequence[float | None], others: Sequence[float | None], *,
+                 title: str, value_max: float | None = None, decimals: int = 1, other_label: str = "All schools",
+                 width: float = 175 * mm, label_width: float = 38 * mm):
+        super().__init__()
+        self.labels, self.school, self.others = list(labels), list(school), list(others)
+        self.title, self.decimals, self.other_label = title, decimals, other_label
+        self.value_max = value_max or max([v or 0 for v in self.school + self.others] + [1]) * 1.12
+        self.chart_width, self.label_width = width, label_width
+        self.bar = 7.0
+        self.group = 2 * self.bar + 4.0
+
+    def wrap(self, available_width, available_height):
+        self.width = self.chart_width
+        self.height = 32 + len(self.labels) * self.group + 12
+        return self.width, self.height
+
+    def draw(self):
+        c = self.canv
+        top = self.height
+        c.setFont("Helvetica-Bold", 8.5)
+        c.setFillColor(colors.black)
+        c.drawString(0, top - 9, self.title)
+        legend_x = self.label_width  # the legend has its own line under the title
+        c.setLineWidth(0.6)
+        c.setStrokeColor(colors.black)
+        c.setFont("Helvetica", 7.5)
+        for offset, (fill, label) in enumerate(((SCHOOL_FILL, "This school"), (OTHER_FILL, self.other_label))):
+            c.setFillColor(fill)
+            c.rect(legend_x + offset * 78, top - 21, 9, 6, stroke=1, fill=1)
+            c.setFillColor(colors.black)
+            c.drawString(legend_x + offset * 78 + 12, top - 20.5, label)
+        x0 = self.label_width
+        plot = self.width - x0 - 28
+        y_top = top - 28
+        y_bottom = y_top - len(self.labels) * self.group
+        scale = plot / self.value_max
+        step = _step(self.value_max)
+        c.setLineWidth(0.4)
+        c.setFont("Helvetica", 6.5)
+        tick = 0.0
+        while tick <= self.value_max + 1e-9:
+            x = x0 + tick * scale
+            c.setStrokeColor(colors.Color(0.85, 0.85, 0.85))
+            c.line(x, y_bottom, x, y_top)
+            c.setFillColor(colors.black)
+            c.drawCentredString(x, y_bottom - 8, f"{tick:g}")
+            tick += step
+        c.setStrokeColor(colors.black)
+        c.line(x0, y_bottom, x0, y_top)
+        y = y_top - 2
+        for label, mine, other in zip(self.labels, self.school, self.others):
+            c.setFillColor(colors.black)
+            c.setFont("Helvetica", 7.5)
+            c.drawRightString(x0 - 3, y - self.bar - 2.5, label[:32])
+            for value, fill in ((mine, SCHOOL_FILL), (other, OTHER_FILL)):
+                y -= self.bar
+                if value is not None:
+                    c.setFillColor(fill)
+                    c.setLineWidth(0.6)
+                    c.rect(x0, y, max(value * scale, 0.5), self.bar, stroke=1, fill=1)
+                    c.setFillColor(colors.black)
+                    c.setFont("Helvetica", 6.3)
+                    c.drawString(x0 + max(value * scale, 0.5) + 2, y + 1.6, f"{value:.{self.decimals}f}")
+            y -= self.group - 2 * self.bar
+
+
+def _step(top: float) -> float:
+    for step in (0.5, 1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000):
+        if top / step <= 6:
+            return float(step)
+    return top / 5
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _intro(report: Mapping[str, Any]) -> list[Any]:
+    school, rnd = report["school"], report["round"]
+    comparisons = report.get("comparisons") or {}
+    stage = {4: "Key stage 4", 5: "Key stage 5 (A level)"}.get(rnd["key_stage"], f"Key stage {rnd['key_stage']}")
+    out = [Paragraph(f"{stage} results {rnd['year']}: early summary", TITLE),
+           Paragraph(f"{school.get('name') or ''} (DfE {school['dfe']})  ·  round {rnd['id']}  ·  collection "
+                     f"{report.get('collection_id')}", BODY_BOLD)]
+    count = comparisons.get("all_schools_count") or 0
+    notes = [f"“All schools” are the {fmt(count, 0)} school{'' if count == 1 else 's'} of this collection "
+             f"({fmt(comparisons.get('all_schools_pupils'), 0)} pupils). ",
+             "“Sig. above” / “Sig. below”: the school's 95% confidence interval lies wholly above / below the "
+             "all-schools figure (also shaded green / red); otherwise not significantly different. "]
+    if rnd["key_stage"] == 4 and rnd["year"] in (2020, 2021):
+        notes.append(f"{rnd['year']} grades were teacher assessed (exams cancelled). ")
+    out.append(Paragraph("".join(notes), SMALL))
+    if report.get("excluded"):
+        out.append(Paragraph(f"What if: {len(report['excluded'])} pupil(s) left out.", SMALL))
+    return out
+
+
+def _headlines(report: Mapping[str, Any]) -> list[Any]:
+    comparisons = report.get("comparisons") or {}
+    all_schools, national = comparisons.get("all_schools") or {}, comparisons.get("national") or {}
+    rows: list[list[Any]] = [["Measure", "School", "All schools", "Percentile", "95% CI", "vs all schools",
+                              "National"]]
+    sources: dict[str, int] = {}
+    for row in report.get("indicators", ()):
+        if not row.get("headline"):
+            continue
+        key, decimals, pct = row["key"], row.get("decimals", 1), _is_percent(row)
+        value = report["measures"].get(key)
+        cmp_ = all_schools.get(key) or {}
+        pub = national.get(key)
+        if pub:
+            sources.setdefault(pub["source"], len(sources) + 1)
+        count = row["kind"] == "count"
+        ci = (f"{fmt(cmp_.get('ci_low'), decimals)} to {fmt(cmp_.get('ci_high'), decimals)}"
+              if cmp_.get("ci_low") is not None else "–")
+        colour = cmp_.get("colour")
+        rows.append([row["title"], fmt(value, 0 if count else decimals, pct), fmt(cmp_.get("mean"), decimals, pct),
+                     fmt(cmp_.get("percentile_rank"), 0), "–" if count else ci,
+                     Cell("–" if count else _sig_words(cmp_.get("significance")), fill=_sig_fill(colour),
+                          bold=bool(colour)),
+                     (fmt(pub["value"], decimals, pub["unit"] == "percent") + f" [{sources[pub['source']]}]")
+                     if pub else "–"])
+    out: list[Any] = [Paragraph("Headlines", H2),
+                      Grid(rows, [56 * mm, 17 * mm, 19 * mm, 16 * mm, 25 * mm, 21 * mm, 24 * mm])]
+    p8 = report.get("progress8")
+    if isinstance(p8, Mapping):
+        if p8.get("calculated"):
+            text = (f"Progress 8 (estimate): {fmt(p8.get('value'), 2)} over {p8.get('pupils')} pupils with KS2 data; "
+                    f"{p8.get('pupils_without_ks2')} without. Estimates: {p8.get('source', '')}.")
+        else:
+            text = f"Progress 8: not calculated. {p8.get('reason', '')}"
+        out += [Spacer(1, 1.5 * mm), Paragraph(text, BODY)]
+    for source, number in sources.items():
+        out.append(Paragraph(f"[{number}] National: {source}", SMALL))
+    return out
+
+
+ELEMENTS = (("attainment8_english", "English"), ("attainment8_maths", "Maths"), ("attainment8_ebacc", "EBacc"),
+            ("attainment8_open", "Open"), ("attainment8_open_gcse", "Open: GCSEs"),
+            ("attainment8_open_nongcse", "Open: other qualifications"))
+
+
+def _elements(report: Mapping[str, Any]) -> list[Any]:
+    all_schools = (report.get("comparisons") or {}).get("all_schools") or {}
+    present = [(k, t) for k, t in ELEMENTS if k in report["measures"]]
+    if not present:
+        return []
+    chart = Bars([t for _, t in present], [report["measures"].get(k) for k, _ in present],
+                 [(all_schools.get(k) or {}).get("mean") for k, _ in present],
+                 title="Attainment 8 by element (mean points per pupil; English and maths double-weighted)",
+                 decimals=2)
+    rows: list[list[Any]] = [["Element", "School", "All schools", "vs all schools"]]
+    for key, title in present + [("ebacc_slots_filled", "EBacc slots filled (of 3)"),
+                                 ("open_slots_filled", "Open slots filled (of 3)")]:
+        cmp_ = all_schools.get(key) or {}
+        rows.append([title, fmt(report["measures"].get(key), 2), fmt(cmp_.get("mean"), 2),
+                     Cell(_sig_words(cmp_.get("significance")), fill=_sig_fill(cmp_.get("colour")),
+                          bold=bool(cmp_.get("colour")))])
+    return [KeepTogether([Paragraph("Attainment 8 elements", H2), chart, Spacer(1, 2 * mm),
+                          Grid(rows, [56 * mm, 22 * mm, 22 * mm, 24 * mm])])]
+
+
+def _awards(counts: Mapping[str, float]) -> float:
+    return sum(n * (2 if len(g) == 2 and g.isdigit() else 1) for g, n in counts.items()) or 0
+
+
+def _grade_percent(counts: Mapping[str, float], grade: str, awards: float) -> float | None:
+    """Percent of awards at ``grade``; a Combined Science pair "65" is one award at 6 and one at 5."""
+    if not awards:
+        return None
+    total = 0.0
+    for g, n in counts.items():
+        if len(g) == 2 and g.isdigit():
+            total += n * ((g[0] == grade) + (g[1] == grade))
+        elif g == grade:
+            total += n
+    return 100.0 * total / awards
+
+
+def _ks4_subjects(report: Mapping[str, Any]) -> list[Any]:
+    subjects = report.get("subjects") or []
+    if not subjects:
+        return []
+    cmp_subjects = (report.get("comparisons") or {}).get("subjects") or {}
+    out: list[Any] = [CondPageBreak(60 * mm), Paragraph("Subjects", H2),
+                      Paragraph("Entries, average points, residual and the percentage of results at each grade "
+                                "(Combined Science per award). The italic line under each GCSE is all schools of "
+                                "the collection. Residual: mean points in the subject minus the same pupils' mean "
+                                "over all their subjects. Nat. 4+: JCQ England, where published.", SMALL),
+                      Spacer(1, 1.5 * mm)]
+    rows: list[list[Any]] = [["Subject", "Entries", "Avg pts", "Resid."] + list(KS4_GRADES) + ["4+ %", "Nat. 4+"]]
+    for row in subjects:
+        counts = row.get("grade_counts") or {}
+        cmp_ = cmp_subjects.get(row["subject"]) or {}
+        national_4 = ((cmp_.get("national") or {}).get("grade_4_or_above") or {}).get("value")
+        if row.get("gcse"):
+            awards = _awards(counts)
+            grades = [fmt(_grade_percent(counts, g, awards), 0) for g in KS4_GRADES]
+        else:
+            shown = "  ".join(f"{g}: {n}" for g, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+            grades = [Cell(shown, span=10, align="center", grey=True)] + [""] * 9
+        rows.append([row["subject"], fmt(row["entries"], 0), fmt(row["average_points"], 2),
+                     fmt(row.get("residual"), 2)] + grades
+                    + [fmt(row.get("grade_4_or_above"), 1) if row.get("gcse") else "",
+                       fmt(national_4, 1) if national_4 is not None else ""])
+        other = cmp_.get("all_schools") or {}
+        if other and row.get("gcse"):
+            percent = other.get("grade_percent") or {}
+            pct = [_grade_percent(percent, g, _awards(percent)) for g in KS4_GRADES]
+            at4 = sum(v for g, v in zip(KS4_GRADES, pct) if g in "987654" and g != "U" and v is not None)
+            rows.append([Cell("  all schools", italic=True, grey=True),
+                         Cell(fmt(other.get("entries"), 0), italic=True, grey=True), "", ""]
+                        + [Cell(fmt(v, 0), italic=True, grey=True) for v in pct]
+                        + [Cell(fmt(at4, 1), italic=True, grey=True), ""])
+    out.append(Grid(rows, [42 * mm, 12 * mm, 12 * mm, 11 * mm] + [7.6 * mm] * 10 + [11 * mm, 12 * mm]))
+    gcse = sorted((r for r in subjects if r.get("gcse") and r.get("grade_4_or_above") is not None),
+                  key=lambda r: (-r["entries"], r["subject"]))[:14]
+    if gcse:
+        others = []
+        for r in gcse:
+            percent = ((cmp_subjects.get(r["subject"]) or {}).get("all_schools") or {}).get("grade_percent") or {}
+            pct = [_grade_percent(percent, g, _awards(percent)) for g in "987654"]
+            others.append(sum(v for v in pct if v is not None) if percent else None)
+        out += [Spacer(1, 4 * mm), KeepTogether([Bars([r["subject"] for r in gcse], [r["grade_4_or_above"] for r in gcse],
+                                                      others, value_max=100,
+                                                      title="Grade 4 or above (% of results), largest GCSE entries")])]
+    return out
+
+
+def _ks5_subjects(report: Mapping[str, Any]) -> list[Any]:
+    subjects = report.get("subjects") or []
+    if not subjects:
+        return []
+    cmp_subjects = (report.get("comparisons") or {}).get("subjects") or {}
+    out: list[Any] = [CondPageBreak(60 * mm), Paragraph("Subjects", H2),
+                      Paragraph("Cumulative percentage of entries at each grade or above (U counted in the total). "
+                                "Italic lines: all schools of the collection, then the published national figures "
+                                "(JCQ, England) where held.", SMALL), Spacer(1, 1.5 * mm)]
+    rows: list[list[Any]] = [["Subject", "Entries", "APS", "Grade"] + ["A*" if g == "*" else f"A*-{g}"
+                                                                       for g in KS5_GRADES]]
+    for row in subjects:
+        rows.append([row["subject"], fmt(row["entries"], 0), fmt(row["aps_per_entry"], 2), row.get("aps_grade") or ""]
+                    + [fmt(row["cumulative"].get(g), 1) for g in KS5_GRADES])
+        cmp_ = cmp_subjects.get(row["subject"]) or {}
+        other = cmp_.get("all_schools") or {}
+        if other:
+            pct = other.get("grade_percent") or {}
+            running, cumulative = 0.0, []
+            for g in KS5_GRADES:
+                running += pct.get(g, 0.0)
+                cumulative.append(running)
+            aps = sum(pct.get(g, 0.0) * p for g, p in zip(KS5_GRADES, (60, 50, 40, 30, 20, 10))) / 100
+            rows.append([Cell("  all schools", italic=True, grey=True),
+                         Cell(fmt(other.get("entries"), 0), italic=True, grey=True),
+                         Cell(fmt(aps, 2), italic=True, grey=True), ""]
+                        + [Cell(fmt(v, 1), italic=True, grey=True) for v in cumulative])
+        nat = cmp_.get("national") or {}
+        if nat:
+            rows.append([Cell("  national (JCQ)", italic=True, grey=True), "", "", ""]
+                        + [Cell(fmt((nat.get(f"cumulative_{g}") or {}).get("value"), 1), italic=True, grey=True)
+                           for g in KS5_GRADES])
+    out.append(Grid(rows, [50 * mm, 14 * mm, 14 * mm, 12 * mm] + [14.5 * mm] * 6))
+    ranked = sorted(subjects, key=lambda r: (-r["entries"], r["subject"]))[:14]
+    others = []
+    for r in ranked:
+        pct = ((cmp_subjects.get(r["subject"]) or {}).get("all_schools") or {}).get("grade_percent") or {}
+        others.append(sum(pct.get(g, 0.0) for g in ("*", "A", "B")) if pct else None)
+    out += [Spacer(1, 4 * mm), KeepTogether([Bars([r["subject"] for r in ranked],
+                                                  [r["cumulative"].get("B") for r in ranked], others, value_max=100,
+                                                  title="A*-B (% of entries), largest subjects")])]
+    return out
+
+
+def _groups(report: Mapping[str, Any]) -> list[Any]:
+    groups = report.get("groups") or []
+    if not groups:
+        return []
+    headline = [row for row in report.get("indicators", ()) if row.get("headline") and row["kind"] != "count"][:5]
+    cmp_groups = (report.get("comparisons") or {}).get("groups") or {}
+    rows: list[list[Any]] = [["Group", "Pupils"] + [r["title"] for r in headline]]
+    for g in groups:
+        if g.get("suppressed"):
+            rows.append([g["label"], fmt(g["pupils"], 0),
+                         Cell("fewer than 6 pupils: not shown", span=len(headline), align="center", grey=True)]
+                        + [""] * (len(headline) - 1))
+            continue
+        cells: list[Any] = [g["label"], fmt(g["pupils"], 0)]
+        comparison = cmp_groups.get(f"{g['group']}:{g['value']}") or {}
+        for r in headline:
+            value = (g.get("measures") or {}).get(r["key"])
+            cmp_ = comparison.get(r["key"]) or {}
+            mark = {"above": " (+)", "below": " (-)"}.get(cmp_.get("significance") or "", "")
+            cells.append(Cell(fmt(value, r.get("decimals", 1), _is_percent(r)) + mark,
+                              fill=_sig_fill(cmp_.get("colour")), bold=bool(cmp_.get("colour"))))
+        rows.append(cells)
+    width = (178 * mm - 58 * mm) / max(len(headline), 1)
+    return [CondPageBreak(45 * mm), Paragraph("Pupil groups", H2),
+            Paragraph("(+) / (-): significantly above / below all schools' pupils of the same group (95% confidence; "
+                      "also shaded green / red). Groups of fewer than 6 pupils are not shown.", SMALL),
+            Spacer(1, 1.5 * mm), Grid(rows, [40 * mm, 18 * mm] + [width] * len(headline))]
+
+
+def render(report: Mapping[str, Any]) -> bytes:
+    """The PDF bytes of a school's report (see :func:`frs.analysis.service.school_report`)."""
+    buffer = io.BytesIO()
+    school = report["school"]
+    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=14 * mm,
+                            bottomMargin=14 * mm, title=f"Results summary {school['dfe']} {report['round']['id']}",
+                            author="frs", subject="Early results summary", creator="frs")
+    story = _intro(report) + _headlines(report)
+    if report["round"]["key_stage"] == 4:
+        story += _elements(report) + _ks4_subjects(report)
+    elif report["round"]["key_stage"] == 5:
+        story += _ks5_subjects(report)
+    story += _groups(report)
+
+    def footer(canvas, doc_):
+        canvas.saveState()
+        canvas.setFont("Helvetica", 7)
+        canvas.drawString(15 * mm, 8 * mm, f"frs · {school['dfe']} · {report['round']['id']} · rules "
+                                           f"{report.get('rules_version', '')}"[:150])
+        canvas.drawRightString(A4[0] - 15 * mm, 8 * mm, f"page {doc_.page}")
+        canvas.restoreState()
+
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    return buffer.getvalue()

@@ -1,0 +1,421 @@
+"""The analysis of a collection, its stored results and a school's report.
+
+- :func:`analyse` runs the key stage's measures over every school of a collection (streamed one
+  school at a time from ``frs.services.collections.iter_cohorts``), stores each school's result,
+  works out the all-schools figures, then makes each school's PDF and marks its uploads
+  *Reports available*.
+- :func:`analyse_cohorts` does the same for cohorts handed to it (the benchmark, tests).
+- :func:`school_report` gives a school's full report: measures, pupils, subjects, groups and the
+  comparisons with all schools and the published national figures.
+- :func:`school_what_if` recomputes a school's report with chosen pupils left out.
+
+Memory stays flat: the first pass keeps only the all-schools sums and one number per school and
+measure; the second pass reads back one school at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from sqlalchemy import delete, update
+from sqlmodel import select
+
+from ..storage import db
+from ..storage.files import FileStore
+from ..storage.models_analysis import FAILED, FINISHED, RUNNING, AnalysisRun, SchoolAnalysis
+from . import engine, national as national_mod
+
+log = logging.getLogger("frs.analysis")
+Progress = Callable[[int, int], None]
+BATCH = 50
+
+
+class ReportNotFound(LookupError):
+    """No analysed result for this school and round (yet)."""
+
+
+class AnalysisFailed(RuntimeError):
+    """The analysis stopped; what was stored before stays as it was."""
+
+
+class AnalysisStopped(AnalysisFailed):
+    """Asked to stop (the daemon is shutting down); the earlier results stay as they were."""
+
+
+def reports_store(service) -> FileStore:
+    """PDFs live beside the uploads' file store, in ``<instance>/reports``."""
+    root = Path(getattr(service.store, "root", Path(service.kernel.config.home) / "files"))
+    return FileStore(root.parent / "reports")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def analyse(service, collection_id: int, *, progress: Progress | None = None, pdfs: bool = True,
+            workers: int = 1, stopping=None) -> dict[str, Any]:
+    """Analyse a collection: every school's measures, stored, compared, with its PDF."""
+    from ..services import collections  # written by the collection work; imported only when used
+
+    total = None
+    counter = getattr(collections, "count_schools", None)
+    if counter is not None:
+        try:
+            total = counter(service, collection_id)
+        except Exception:  # the count only feeds the progress bar
+            total = None
+    return analyse_cohorts(service, collections.iter_cohorts(service, collection_id), collection_id=collection_id,
+                           progress=progress, total=total, pdfs=pdfs, workers=workers, stopping=stopping)
+
+
+def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress: Progress | None = None,
+                    total: int | None = None, pdfs: bool = True, workers: int = 1,
+                    stopping=None) -> dict[str, Any]:
+    """Analyse cohorts of one collection (one key stage and round) and store everything.
+
+    ``stopping`` (a ``threading.Event``, e.g. the daemon's ``JobContext.stopping``) is checked
+    between schools: when set, the run stops, its own rows are removed and earlier results stay.
+
+    Progress is reported as (done, total) over both passes (total = 2 x schools when known)."""
+    iterator: Iterator = iter(cohorts)
+    first = next(iterator, None)
+    if first is None:
+        raise AnalysisFailed(f"collection {collection_id} has no schools to analyse")
+    measures = service.kernel.measures(first.key_stage)
+    if not measures.measures:
+        raise AnalysisFailed(f"no measure plugin is enabled for key stage {first.key_stage}; enable "
+                             "ks4_measures / ks5_measures in config [plugins] enabled")
+    run = AnalysisRun(collection_id=collection_id, round_id=first.round_id, key_stage=first.key_stage,
+                      year=first.year, rules_version=measures.version, status=RUNNING, started_at=_now())
+    with db.session(service.engine, write=True) as s:
+        s.add(run)
+        s.commit()
+        s.refresh(run)
+    run_id = run.id
+    steps = 2 * total if total else 0
+    done = 0
+    try:
+        accumulator = engine.NationalAccumulator(measures)
+        batch: list[SchoolAnalysis] = []
+        seen: set[str] = set()
+
+        def checked() -> Iterator:
+            for cohort in _chain(first, iterator):
+                _check(stopping)
+                if (cohort.key_stage, cohort.round_id) != (first.key_stage, first.round_id):
+                    raise AnalysisFailed(f"school {cohort.school_dfe} is in round {cohort.round_id}, not "
+                                         f"{first.round_id}: a collection holds one round")
+                if cohort.school_dfe in seen:
+                    raise AnalysisFailed(f"school {cohort.school_dfe} appears twice in collection {collection_id}")
+                seen.add(cohort.school_dfe)
+                yield cohort
+
+        with _pool(workers, measures=measures) as pool:
+            for dfe, round_id, blob, sha, contribution in pool(_measure_one, checked()):
+                accumulator.merge(contribution)
+                batch.append(SchoolAnalysis(run_id=run_id, school_dfe=dfe, round_id=round_id,
+                                            collection_id=collection_id, rules_version=measures.version,
+                                            result=blob, result_sha256=sha))
+                if len(batch) >= BATCH:
+                    _write(service, batch)
+                    batch = []
+                done += 1
+                if progress:
+                    progress(done, steps or 2 * done)
+        _write(service, batch)
+        summary = accumulator.finish()
+        schools = len(seen)
+        steps = 2 * schools
+        with db.session(service.engine, write=True) as s:
+            held = s.get(AnalysisRun, run_id)
+            held.national = engine.canonical_json(summary)
+            held.schools, held.pupils = schools, summary["pupils"]
+            s.add(held)
+            s.commit()
+        if pdfs:
+            published = _published(service, first.key_stage, first.year)
+            store = reports_store(service)
+            made: list[tuple[int, str, list[int]]] = []
+            with _pool(workers, summary=summary, published=published) as pool:
+                for row_id, dfe, pdf, upload_ids in pool(_render_one, _rows(service, run_id)):
+                    _check(stopping)
+                    stored = store.put(dfe, pdf)  # durable before any row points at it
+                    made.append((row_id, stored.sha256, upload_ids))
+                    if len(made) >= BATCH:
+                        _set_pdfs(service, made)
+                        made = []
+                    done += 1
+                    if progress:
+                        progress(done, steps)
+            _set_pdfs(service, made)
+        elif progress:
+            progress(steps, steps)
+        with db.session(service.engine, write=True) as s:
+            held = s.get(AnalysisRun, run_id)
+            held.status, held.finished_at = FINISHED, _now()
+            s.add(held)
+            # the newest run of a collection replaces the older ones
+            older = [r.id for r in s.exec(select(AnalysisRun).where(AnalysisRun.collection_id == collection_id,
+                                                                    AnalysisRun.id != run_id)).all()]
+            if older:
+                s.exec(delete(SchoolAnalysis).where(SchoolAnalysis.run_id.in_(older)))
+                s.exec(delete(AnalysisRun).where(AnalysisRun.id.in_(older)))
+            s.commit()
+    except BaseException as exc:
+        _abandon(service, run_id, exc)
+        raise
+    return {"run_id": run_id, "collection_id": collection_id, "round_id": first.round_id,
+            "key_stage": first.key_stage, "schools": schools, "pupils": summary["pupils"],
+            "rules_version": measures.version, "pdfs": pdfs}
+
+
+def _check(stopping) -> None:
+    if stopping is not None and stopping.is_set():
+        raise AnalysisStopped("the analysis was stopped before it finished; the earlier results are unchanged: "
+                              "run `frs analyse` again")
+
+
+def _chain(first, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
+
+
+def _write(service, rows: list[SchoolAnalysis]) -> None:
+    if not rows:
+        return
+    with db.session(service.engine, write=True) as s:
+        s.add_all(rows)
+        s.commit()
+
+
+def _rows(service, run_id: int) -> Iterator[tuple[int, str, bytes]]:
+    """The run's stored (compressed) results, one school at a time (read in batches by id)."""
+    last = 0
+    while True:
+        with db.session(service.engine) as s:
+            found = s.exec(select(SchoolAnalysis.id, SchoolAnalysis.school_dfe, SchoolAnalysis.result)
+                           .where(SchoolAnalysis.run_id == run_id, SchoolAnalysis.id > last)
+                           .order_by(SchoolAnalysis.id).limit(BATCH)).all()
+        if not found:
+            return
+        for row_id, dfe, blob in found:
+            last = row_id
+            yield row_id, dfe, blob
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(state: dict[str, Any]) -> None:
+    _worker_state.clear()
+    _worker_state.update(state)
+
+
+def _measure_one(cohort) -> tuple[str, str, bytes, str, dict[str, Any]]:
+    """One school's result (compressed canonical JSON and its hash) and its share of the
+    all-schools sums, in a worker or in-process."""
+    measures = _worker_state["measures"]
+    scores = engine.score(cohort, measures)
+    share = engine.NationalAccumulator(measures)
+    pupil_vectors = engine.vectors(share.indicators, scores)
+    result = engine.result_from_scores(cohort, measures, scores, pupil_vectors=pupil_vectors)
+    share.add(result, scores, pupil_vectors)
+    text = engine.canonical_json(result).encode()
+    return cohort.school_dfe, cohort.round_id, zlib.compress(text, 6), hashlib.sha256(text).hexdigest(), share.state()
+
+
+def _render_one(task: tuple[int, str, bytes]) -> tuple[int, str, bytes, list[int]]:
+    """Compare one stored result with all schools and render its PDF (in a worker or in-process)."""
+    row_id, dfe, blob = task
+    result = json.loads(zlib.decompress(blob))
+    result["comparisons"] = engine.compare(result, _worker_state["summary"], _worker_state["published"])
+    return row_id, dfe, render_pdf(result), list(result.get("upload_ids") or [])
+
+
+class _pool:
+    """``with _pool(workers, **state) as run: for out in run(func, items)`` maps ``func`` over
+    ``items`` in order, in ``workers`` processes (or in this one), with at most a few items in
+    flight so memory stays flat however many schools there are. Only the parent touches the
+    database and the file store."""
+
+    def __init__(self, workers: int, **state: Any):
+        self.workers, self.state, self.executor = workers, state, None
+
+    def __enter__(self):
+        if self.workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: no inherited database connections, locks or scheduler threads
+            self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_init_worker, initargs=(self.state,))
+        else:
+            _init_worker(self.state)
+        return self.run
+
+    def run(self, func, items: Iterable) -> Iterator:
+        if self.executor is None:
+            yield from map(func, items)
+            return
+        from collections import deque
+
+        window = deque()
+        for item in items:
+            window.append(self.executor.submit(func, item))
+            if len(window) >= 4 * self.workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+    def __exit__(self, *exc_info):
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        return False
+
+
+def _set_pdfs(service, made: list[tuple[int, str, list[int]]]) -> None:
+    """Record a batch of stored PDFs and mark their schools' uploads *Reports available* (one
+    transaction per batch: a synchronous commit per school would cost more than its PDF)."""
+    from ..storage.models import PROCESSING, REPORTS_AVAILABLE, Upload
+
+    if not made:
+        return
+    with db.session(service.engine, write=True) as s:
+        for row_id, sha256, _ in made:
+            s.exec(update(SchoolAnalysis).where(SchoolAnalysis.id == row_id).values(pdf_sha256=sha256))
+        upload_ids = [u for _, _, ids in made for u in ids]
+        if upload_ids:
+            s.exec(update(Upload).where(Upload.id.in_(upload_ids), Upload.status == PROCESSING)
+                   .values(status=REPORTS_AVAILABLE))
+        s.commit()
+
+
+def _abandon(service, run_id: int, exc: BaseException) -> None:
+    """A failed run leaves the earlier results as they were: its own rows are removed."""
+    try:
+        with db.session(service.engine, write=True) as s:
+            s.exec(delete(SchoolAnalysis).where(SchoolAnalysis.run_id == run_id))
+            held = s.get(AnalysisRun, run_id)
+            if held is not None:
+                held.status, held.finished_at = FAILED, _now()
+                held.error = f"{type(exc).__name__}: {exc}"[:2000]
+                s.add(held)
+            s.commit()
+    except Exception:  # the original error matters more
+        log.exception("could not record the failed analysis run %s", run_id)
+
+
+def _published(service, key_stage: int, year: int):
+    return national_mod.figures(key_stage, year, national_mod.loaded_rows(service, key_stage, year))
+
+
+def render_pdf(report: dict[str, Any]) -> bytes:
+    from . import pdf
+
+    return pdf.render(report)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def latest_run(service, round_id: str) -> AnalysisRun | None:
+    with db.session(service.engine) as s:
+        return s.exec(select(AnalysisRun).where(AnalysisRun.round_id == round_id, AnalysisRun.status == FINISHED)
+                      .order_by(AnalysisRun.id.desc())).first()
+
+
+def _stored(service, school_dfe: str, round_id: str) -> tuple[AnalysisRun, SchoolAnalysis]:
+    run = latest_run(service, round_id)
+    if run is None:
+        raise ReportNotFound(f"round {round_id!r} has not been analysed yet: run `frs analyse --round {round_id}` "
+                             "after the collection")
+    with db.session(service.engine) as s:
+        row = s.exec(select(SchoolAnalysis).where(SchoolAnalysis.run_id == run.id,
+                                                  SchoolAnalysis.school_dfe == school_dfe)).first()
+    if row is None:
+        raise ReportNotFound(f"school {school_dfe} has no results in the analysed collection of round {round_id!r} "
+                             "(it sent no confirmed upload before the deadline)")
+    return run, row
+
+
+def stored_result(row: SchoolAnalysis) -> dict[str, Any]:
+    """A stored school result as it was computed (without comparisons)."""
+    return json.loads(zlib.decompress(row.result))
+
+
+def school_report(service, school_dfe: str, round_id: str) -> dict[str, Any]:
+    """The school's full report for a round: the stored result (``measures``, ``pupils``,
+    ``subjects``, ``groups`` ...) with ``comparisons`` against all schools of the collection and the
+    published national figures. Raises :class:`ReportNotFound` when there is none."""
+    run, row = _stored(service, school_dfe, round_id)
+    report = stored_result(row)
+    national = json.loads(run.national) if run.national else {}
+    report["comparisons"] = engine.compare(report, national, _published(service, run.key_stage, run.year))
+    report["analysis"] = {"run_id": run.id, "rules_version": row.rules_version, "result_sha256": row.result_sha256,
+                          "pdf": bool(row.pdf_sha256),
+                          "finished_at": run.finished_at.isoformat() if run.finished_at else None}
+    return report
+
+
+def school_pdf(service, school_dfe: str, round_id: str) -> bytes:
+    """The school's stored PDF summary (made again from the stored result if the file is missing)."""
+    run, row = _stored(service, school_dfe, round_id)
+    if row.pdf_sha256:
+        store = reports_store(service)
+        if store.exists(school_dfe, row.pdf_sha256):
+            return store.get(school_dfe, row.pdf_sha256)
+    return render_pdf(school_report(service, school_dfe, round_id))
+
+
+def school_what_if(service, school_dfe: str, round_id: str, exclude: Iterable[str]) -> dict[str, Any]:
+    """The school's report recomputed at once with the pupils whose UPNs are in ``exclude`` left out.
+
+    Recomputes from the collected cohort when the collection can give it, else from the stored
+    pupil values (school figures and groups only: subject tables need the results)."""
+    run, row = _stored(service, school_dfe, round_id)
+    national = json.loads(run.national) if run.national else {}
+    published = _published(service, run.key_stage, run.year)
+    measures = service.kernel.measures(run.key_stage)
+    cohort = None
+    try:
+        from ..services import collections
+
+        cohort = next(iter(collections.iter_cohorts(service, run.collection_id, school_dfe=school_dfe)), None)
+    except ImportError:
+        cohort = None
+    if cohort is not None:
+        return engine.what_if(cohort, measures, exclude, national, published)
+    return engine.what_if_stored(stored_result(row), measures, exclude, national, published)
+
+
+def analyse_after_collection(round_id: str, collection_id: int, service, *, progress: Progress | None = None,
+                             log_to: logging.Logger | None = None, stopping=None) -> dict[str, Any] | None:
+    """What the daemon runs when a round has been collected (the ``round_collected`` hook with its
+    ``collection_id`` and ``service``): the whole analysis with PDFs. Logged, never raised: the
+    collection stands whatever happens here, and ``frs analyse`` can run it again."""
+    logger = log_to or log
+    import os
+
+    try:
+        summary = analyse(service, collection_id, progress=progress, workers=max(1, min(4, os.cpu_count() or 1)),
+                          stopping=stopping)
+    except AnalysisStopped:
+        logger.warning("analysis of collection %s (round %s) stopped; run `frs analyse --round %s`", collection_id,
+                       round_id, round_id)
+        return None
+    except Exception:
+        logger.exception("analysis of collection %s (round %s) failed; run `frs analyse --round %s` to retry",
+                         collection_id, round_id, round_id)
+        return None
+    logger.info("analysed collection %s of %s: %s schools, %s pupils", collection_id, round_id,
+                summary["schools"], summary["pupils"])
+    return summary
