@@ -107,6 +107,8 @@ def test_prior_attainment_groups():
 def _points_rows():
     for name in ("ks4_gcse.csv", "ks4_nongcse.csv"):
         for row in reference_rows(name):
+            if row.get("points_confidence", "official") != "official":
+                continue  # not the DfE's points: the catalogue corrects inferred scales (docs/catalogues.md)
             for pair in filter(None, row["points"].split(";")):
                 grade, _, value = pair.partition("=")
                 yield name, row["qn"], row.get("syllabus_ref", ""), row["subject"] if name == "ks4_gcse.csv" else "", \
@@ -135,7 +137,7 @@ def test_every_qan_and_grade_of_the_dfe_points_data_scores_its_points(cat):
         weight = 2 if entry.info.pillar == "maths" or entry.info.double else 1
         assert m["attainment8"] == pytest.approx(points * weight), (qn, grade)
         checked += 1
-    assert checked > 2500
+    assert checked > 1500  # every official (QN, grade) pair of the GCSE and non-GCSE points data
 
 
 # --------------------------------------------------------------------------- §1.2 which results count

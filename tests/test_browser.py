@@ -46,7 +46,7 @@ def portal(tmp_path_factory):
     config = home / "frs.toml"
     # with the real Data Exchange service a partner must be installed to connect to (xporter)
     config.write_text(TEST_CONFIG.replace('enabled = ["ks5_alevel"]',
-                                          'enabled = ["ks5_alevel", "blank", "data_exchange", "xporter"]'))
+                                          'enabled = ["ks5_alevel", "blank", "ks5_measures", "data_exchange", "xporter"]'))
     env = {**os.environ, "FRS_HOME": str(home), "FRS_CONFIG": str(config), "FRS_NOW": KS5_OPEN_NOW,
            "PYTHONPATH": str(ROOT / "tests")}
     env.pop("FRS_DATABASE_URL", None)
@@ -60,6 +60,7 @@ def portal(tmp_path_factory):
     _frs(env, "users", "add", SETUP, "--school", SCHOOL, "--permission", "setup")
     _frs(env, "users", "set-password", MANAGER, "--password-stdin", stdin=MANAGER_PASSWORD + "\n")
     _frs(env, "users", "set-password", SETUP, "--password-stdin", stdin=SETUP_PASSWORD + "\n")
+    _analyse_ks5(home, config)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -85,6 +86,28 @@ def portal(tmp_path_factory):
         server.wait(10)
     except subprocess.TimeoutExpired:
         server.kill()
+
+
+def _analyse_ks5(home: Path, config: Path) -> None:
+    """Stored KS5 results for the school and two others (synthetic cohorts), for the dashboards."""
+    import dataclasses
+
+    from frs import config as frs_config
+    from frs.analysis import service as analysis, synthetic as syn
+    from frs.kernel import Kernel
+    from frs.storage import db
+    from frs.storage.files import FileStore
+    from frs.storage.service import Service
+
+    cfg = frs_config.load(config)
+    cfg.home = str(home)
+    kernel = Kernel(cfg)
+    engine = db.make_engine(f"sqlite:///{home / 'frs.db'}")
+    maker = syn.SchoolMaker(kernel, pupils=24, key_stage=5, year=2021)
+    cohorts = [dataclasses.replace(maker.make(0), school_dfe=SCHOOL, school_name="Test School")]
+    cohorts += [maker.make(i) for i in (1, 2)]
+    analysis.analyse_cohorts(Service(kernel, engine, FileStore(home / "files")), cohorts, collection_id=1, pdfs=False)
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +282,40 @@ def test_the_school_journey_in_a_browser(portal, browser):
     context.close()
 
 
+def test_the_dashboards_in_a_browser(portal, browser):
+    """A school user finds the reports, reads the dashboard, filters it by a pupil group, leaves
+    pupils out ("what if") and downloads the Excel: every page passes axe-core and reflows at 320 px."""
+    base, _files = portal
+    context = browser.new_context(bypass_csp=True, accept_downloads=True, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    journey = Journey(page)
+    journey.step = 50
+    journey.sign_in(base, SETUP, SETUP_PASSWORD)  # neither Manage Data: reports are for any user of the school
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Reports").click()
+    journey.check("reports-list")
+    page.get_by_role("link", name="Key stage 5 results 2021: dashboard").click()
+    assert page.locator(".frs-tile").count() >= 4 and page.locator("svg.frs-chart").count() >= 1
+    journey.check("dashboard-ks5")
+    page.get_by_label("Show a pupil group").select_option(index=1)
+    page.get_by_role("button", name="Show", exact=True).click()
+    assert "group=" in page.url and page.locator(".govuk-notification-banner").is_visible()
+    journey.check("dashboard-group")
+    page.get_by_role("navigation", name="Report pages").get_by_role("link", name="Pupils and “what if”").click()
+    journey.check("dashboard-pupils")
+    boxes = page.locator("input[name=exclude]")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.get_by_role("button", name="Recalculate without the ticked pupils").first.click()
+    assert page.locator("#left-out").is_visible()
+    assert page.locator("input[name=exclude]:checked").count() == 2
+    journey.check("dashboard-what-if")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download these figures (Excel)").click()
+    book = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))
+    assert "Headlines" in book.sheetnames
+    context.close()
+
+
 def test_pages_work_under_their_own_content_security_policy(portal, browser):
     """Without bypass: the CSP blocks nothing the pages need (no inline script or style), and
     GOV.UK Frontend's JavaScript runs."""
@@ -268,7 +325,8 @@ def test_pages_work_under_their_own_content_security_policy(portal, browser):
     messages = []
     page.on("console", lambda msg: messages.append(msg.text))
     Journey(page).sign_in(base, MANAGER, MANAGER_PASSWORD)
-    for path in (f"/school/{SCHOOL}", f"/school/{SCHOOL}/uploads", f"/school/{SCHOOL}/upload"):
+    for path in (f"/school/{SCHOOL}", f"/school/{SCHOOL}/uploads", f"/school/{SCHOOL}/upload",
+                 f"/reports/{SCHOOL}/ks5-2021", f"/reports/{SCHOOL}/ks5-2021/pupils"):
         page.goto(base + path)
         assert page.evaluate("document.body.classList.contains('govuk-frontend-supported')")
         assert page.evaluate("getComputedStyle(document.querySelector('.govuk-generic-header')).color") != ""

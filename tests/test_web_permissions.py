@@ -35,10 +35,22 @@ def world(people, storage_kernel):
             "ok": svc.upload(manager, good, "good.xlsx").upload.id,
             "del": svc.upload(manager, good, "again.xlsx").upload.id,
         }
+    _analyse_ks5(svc)
     dx = FakeDataExchange(svc, connected=(SCHOOL, OTHER_SCHOOL))
     app = create_app(service=svc, data_exchange=dx, secret="test-secret")
     with live_server(app) as base:
         yield svc, base, ids, storage_kernel
+
+
+def _analyse_ks5(svc):
+    """Stored KS5 results for both schools (straight from synthetic cohorts), for the report pages."""
+    import dataclasses
+
+    from frs.analysis import service as analysis, synthetic as syn
+
+    maker = syn.SchoolMaker(svc.kernel, pupils=12, key_stage=5, year=2021)
+    cohorts = [dataclasses.replace(maker.make(i), school_dfe=dfe) for i, dfe in enumerate((SCHOOL, OTHER_SCHOOL))]
+    analysis.analyse_cohorts(svc, cohorts, collection_id=1, pdfs=False)
 
 
 def _clients(base):
@@ -61,6 +73,7 @@ def _outcome(response) -> str:
 HOME = ("signin", "404", "ok", "ok", "404", "ok")
 MANAGE = ("signin", "404", "403", "403", "404", "ok")
 OPERATOR_ONLY = ("signin", "404", "404", "404", "ok", "404")
+REPORTS = ("signin", "404", "ok", "ok", "ok", "ok")  # any user of the school, and operators
 
 PAGES = [
     ("GET", "/school/{A}", HOME),
@@ -73,12 +86,21 @@ PAGES = [
     ("GET", "/uploads/{err}/errors.xlsx", MANAGE),
     ("GET", "/uploads/{err}/annotated.xlsx", MANAGE),
     ("GET", "/uploads/{ok}/delete", MANAGE),
+    ("GET", "/school/{A}/reports", REPORTS),
+    ("GET", "/reports/{A}/ks5-2021", REPORTS),
+    ("GET", "/reports/{A}/ks5-2021/pupils", REPORTS),
+    ("GET", "/reports/{A}/ks5-2021/summary.pdf", REPORTS),
+    ("GET", "/reports/{A}/ks5-2021/results.xlsx", REPORTS),
+    ("GET", "/reports/{A}/ks5-2021/ks5_alevel", REPORTS),  # the upload history's "View reports"
     ("GET", "/operator", OPERATOR_ONLY),
     ("GET", "/operator/schools", OPERATOR_ONLY),
     ("GET", "/operator/collections", OPERATOR_ONLY),
     # forms, each sent with the user's own valid CSRF token
     ("POST", "/uploads/{ok}/confirm", ("signin", "404", "403", "403", "404", "ok-refused")),  # no tick: refused
     ("POST", "/school/{A}/upload", MANAGE),
+    ("POST", "/reports/{A}/ks5-2021", REPORTS),  # what if (no pupil ticked)
+    ("POST", "/reports/{A}/ks5-2021/pupils", REPORTS),
+    ("POST", "/reports/{A}/ks5-2021/results.xlsx", REPORTS),
     ("POST", "/school/{A}/data-exchange/enable", ("signin", "404", "403", "ok", "404", "403")),
     ("POST", "/uploads/{del}/delete", MANAGE),
 ]
@@ -115,7 +137,10 @@ def test_a_user_of_one_school_gets_404_for_everything_of_another(world):
     b = ids[OTHER_SCHOOL]
     token = csrf(client.get("/sign-in").text)
     paths = [f"/school/{OTHER_SCHOOL}", f"/school/{OTHER_SCHOOL}/uploads", f"/school/{OTHER_SCHOOL}/upload",
-             f"/school/{OTHER_SCHOOL}/template/ks5_alevel", f"/school/{OTHER_SCHOOL}/data-exchange"]
+             f"/school/{OTHER_SCHOOL}/template/ks5_alevel", f"/school/{OTHER_SCHOOL}/data-exchange",
+             f"/school/{OTHER_SCHOOL}/reports", f"/reports/{OTHER_SCHOOL}/ks5-2021",
+             f"/reports/{OTHER_SCHOOL}/ks5-2021/pupils", f"/reports/{OTHER_SCHOOL}/ks5-2021/summary.pdf",
+             f"/reports/{OTHER_SCHOOL}/ks5-2021/results.xlsx"]
     paths += [f"/uploads/{b[k]}{tail}" for k in b for tail in ("", "/file", "/errors.xlsx", "/annotated.xlsx",
                                                                "/delete")]
     for path in paths:

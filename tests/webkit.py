@@ -118,7 +118,8 @@ class FakeDataExchange:
 
 
 def web_kernel():
-    """The tests' kernel (conftest.TEST_CONFIG) plus the blank pupil source, so templates can be made."""
+    """The tests' kernel (conftest.TEST_CONFIG) plus the blank pupil source, so templates can be made,
+    and the KS5 measures, so reports can be analysed."""
     import tomllib
 
     from conftest import TEST_CONFIG
@@ -126,7 +127,7 @@ def web_kernel():
     from frs.kernel import Kernel
 
     raw = tomllib.loads(TEST_CONFIG)
-    raw["plugins"]["enabled"] = ["ks5_alevel", "blank"]
+    raw["plugins"]["enabled"] = ["ks5_alevel", "blank", "ks5_measures"]  # measures: the dashboards
     return Kernel(parse(raw))
 
 

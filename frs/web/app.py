@@ -91,9 +91,9 @@ def create_app(kernel=None, *, service=None, data_exchange=None, secret: str | N
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    from . import api, pages_auth, pages_operator, pages_school, pages_uploads
+    from . import api, pages_auth, pages_operator, pages_reports, pages_school, pages_uploads
 
-    for module in (pages_auth, pages_school, pages_uploads, pages_operator):
+    for module in (pages_auth, pages_school, pages_uploads, pages_operator, pages_reports):
         app.include_router(module.router)
     app.include_router(api.router, prefix="/api/v1")
 
