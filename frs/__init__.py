@@ -2,7 +2,8 @@
 
 - :data:`hookimpl` to mark hook implementations (the hooks are documented in :mod:`frs.hookspecs`);
 - :mod:`frs.keystage` (KeyStage, Column, HeaderRow, Choices, ValueSet, Rule, ResultsRule, Table);
-- :mod:`frs.connectors` (PupilSource, Pupil, School);
+- :mod:`frs.connectors` (PupilSource, Pupil, School, Cohort, SourceContext, Setting);
+- :mod:`frs.partners` (Partner, PartnerHttp, MisPupil, Page: Data Exchange partners);
 - :mod:`frs.issues` (Issue, Report);
 - :mod:`frs.catalogue` (read_rows, split_list, parse_points: catalogue data files shipped in a plugin);
 - :mod:`frs.measures` (Measure, Indicator: measures over a collected round, hook ``register_measures``);
@@ -11,7 +12,7 @@
 
 __version__ = "0.1.0"
 #: bumped when a hook is added; hooks are never removed or changed incompatibly
-PLUGIN_API_VERSION = 2
+PLUGIN_API_VERSION = 3
 
 __all__ = ["hookimpl", "__version__", "PLUGIN_API_VERSION"]
 

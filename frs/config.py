@@ -33,6 +33,7 @@ class Round:
     closes: dt.datetime
     mis_cutoff: dt.date | None = None
     reports_due: dt.date | None = None
+    sources: tuple[str, ...] | None = None  # pupil sources allowed to pre-fill templates; None: any
 
     def is_open(self, now: dt.datetime) -> bool:
         return self.opens <= now < self.closes
@@ -87,7 +88,7 @@ YEARS = (2000, 2100)
 KEY_STAGES = (1, 5)
 _SERVICE = {"home": str, "database_url": str}
 _ROUND = {"id": str, "key_stage": int, "year": int, "opens": "datetime", "closes": "datetime",
-          "mis_cutoff": "date", "reports_due": "date"}
+          "mis_cutoff": "date", "reports_due": "date", "sources": "names"}
 
 
 def default_path() -> Path | None:
@@ -225,6 +226,11 @@ def _round(item: dict[str, Any], where: str, key: str) -> Round:
             value = _datetime(value, where, f"{key}.{name}")
         elif kind == "date":
             value = _date(value, where, f"{key}.{name}")
+        elif kind == "names":
+            if not (isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)):
+                raise ConfigError(f"{where}: {key}.{name} must be a list of pupil source names, e.g. "
+                                  f'["data_exchange", "blank"], got {value!r}')
+            value = tuple(value)
         values[name] = value
     values.setdefault("id", f"ks{values['key_stage']}-{values['year']}")
     if values["closes"] <= values["opens"]:

@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .connectors import PupilSource, School
     from .issues import Report
     from .keystage import KeyStage
-    from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry, MeasureRegistry, RuleRegistry,
+    from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry, MeasureRegistry, PartnerRegistry,
+                           RuleRegistry,
                            SourceRegistry)
 
 hookspec = pluggy.HookspecMarker("frs")
@@ -104,7 +105,8 @@ def select_pupil_source(school: "School", keystage: "KeyStage",
     Args:
         school: the school the template is for.
         keystage: the template kind.
-        candidates: the enabled sources that report themselves available for the school.
+        candidates: the enabled sources that report themselves available for the school
+            (``PupilSource.is_available``) and that the round allows (``Round.sources``).
 
     Returns:
         A source from ``candidates``, or None to leave the choice to the next implementation.
@@ -114,11 +116,25 @@ def select_pupil_source(school: "School", keystage: "KeyStage",
 
 
 @hookspec
-def register_jobs(registry: "JobRegistry") -> None:
+def register_partners(registry: "PartnerRegistry", settings: dict[str, Any]) -> None:
+    """Contribute Data Exchange partners: the MIS integrators a school can authorise.
+
+    Args:
+        registry: call ``registry.add(partner)`` with a :class:`frs.partners.Partner`. Its
+            ``name`` is what ``frs dx connect --partner`` takes, unique across plugins.
+        settings: this plugin's ``[plugins.<name>]`` table from config (may be empty).
+
+    Since: 3.
+    """
+
+
+@hookspec
+def register_jobs(registry: "JobRegistry", settings: dict[str, Any]) -> None:
     """Contribute scheduled work (e.g. nightly MIS pulls). The kernel owns the scheduler.
 
     Args:
         registry: call ``registry.add(name, func, trigger=..., **trigger_args)``.
+        settings: this plugin's ``[plugins.<name>]`` table from config (since 3).
 
     Since: 1.
     """

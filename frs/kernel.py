@@ -13,9 +13,9 @@ from . import __version__
 from . import config as config_mod
 from . import plugins as plugins_mod
 from .config import Config, ConfigError, Round
-from .connectors import PupilSource, School
+from .connectors import PupilSource, School, SourceContext
 from .keystage import Column, KeyStage, Rule
-from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry,
+from .registry import (ColumnRegistry, JobRegistry, KeyStageRegistry, PartnerRegistry,
                        RuleRegistry, SourceRegistry)
 
 log = logging.getLogger("frs.kernel")
@@ -76,7 +76,7 @@ class Kernel:
         info = self.plugins[name]
         plugins_mod.fail(self.pm, info, reason, self.config.strict)
         # drop everything the plugin gave; a half-registered plugin is worse than none
-        for store in (self.keystages, self._sources, self._jobs):
+        for store in (self.keystages, self._sources, self._jobs, self._partners):
             for key in [k for k, v in store.items() if v.plugin == name]:
                 del store[key]
         for ks in list(self._columns):
@@ -95,6 +95,7 @@ class Kernel:
         self._rules: dict[str, dict[str, Rule]] = {}
         self._sources: dict[str, PupilSource] = {}
         self._jobs: dict[str, Any] = {}
+        self._partners: dict[str, Any] = {}
         self._call_each("register_keystages", lambda p: KeyStageRegistry(p, self.keystages, "key stage"))
         self._guard_codes()
         for ks in list(self.keystages.values()):
@@ -104,9 +105,14 @@ class Kernel:
                             lambda p: ColumnRegistry(p, self._columns[ks.id], "column"), keystage=ks)
             self._call_each("register_rules",
                             lambda p: RuleRegistry(p, self._rules[ks.id]), keystage=ks)
+        def settings(p: str) -> dict[str, Any]:
+            return {"settings": dict(self.config.plugin_settings.get(p, {}))}
+
         self._call_each("register_connectors", lambda p: SourceRegistry(p, self._sources, "pupil source"),
-                        per_plugin=lambda p: {"settings": dict(self.config.plugin_settings.get(p, {}))})
-        self._call_each("register_jobs", lambda p: JobRegistry(p, self._jobs, "job"))
+                        per_plugin=settings)
+        self._call_each("register_partners", lambda p: PartnerRegistry(p, self._partners, "Data Exchange partner"),
+                        per_plugin=settings)
+        self._call_each("register_jobs", lambda p: JobRegistry(p, self._jobs, "job"), per_plugin=settings)
         for info in self.plugins.values():
             if info.status == "enabled":
                 info.contributes = self._contributions_of(info.name)
@@ -128,6 +134,7 @@ class Kernel:
             "columns": [], "rules": [],
             "connectors": [s.name for s in self._sources.values() if s.plugin == name],
             "jobs": [j.name for j in self._jobs.values() if j.plugin == name],
+            "partners": [p.name for p in self._partners.values() if p.plugin == name],
         }
         for cols in self._columns.values():
             out["columns"] += [c.id for c in cols.values() if c.plugin == name and c.id not in out["columns"]]
@@ -169,8 +176,19 @@ class Kernel:
     def jobs(self) -> dict[str, Any]:
         return dict(self._jobs)
 
-    def select_source(self, school: School, keystage: KeyStage) -> PupilSource | None:
-        candidates = [s for s in self._sources.values() if s.available_for(school)]
+    @property
+    def partners(self) -> dict[str, Any]:
+        """Data Exchange partners (frs.partners.Partner) by name."""
+        return dict(self._partners)
+
+    def select_source(self, school: School, keystage: KeyStage,
+                      context: SourceContext | None = None) -> PupilSource | None:
+        """The source that pre-fills ``school``'s template: among the sources available now (and
+        allowed by the round, when it restricts them), the ``select_pupil_source`` hook decides."""
+        context = context or SourceContext(config=self.config)
+        allowed = getattr(context.round, "sources", None)
+        candidates = [s for s in self._sources.values()
+                      if (allowed is None or s.name in allowed) and s.is_available(school, context)]
         return self.pm.hook.select_pupil_source(school=school, keystage=keystage, candidates=candidates)
 
     def measures(self, key_stage: int):

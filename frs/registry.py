@@ -85,6 +85,17 @@ class SourceRegistry(_Bound):
         return source
 
 
+class PartnerRegistry(_Bound):
+    def add(self, partner: Any) -> Any:
+        from .partners import Partner
+
+        if not isinstance(partner, Partner) or not partner.name:
+            raise ContributionError(f"plugin {self.plugin!r} registered {partner!r}, not a named Partner")
+        partner.plugin = self.plugin
+        self._put(partner.name, partner)
+        return partner
+
+
 @dataclasses.dataclass
 class Job:
     name: str

@@ -44,7 +44,9 @@ def portal(tmp_path_factory):
     assert AXE.exists(), "axe-core is needed: bash scripts/setup.sh installs it with npm"
     home = tmp_path_factory.mktemp("portal")
     config = home / "frs.toml"
-    config.write_text(TEST_CONFIG.replace('enabled = ["ks5_alevel"]', 'enabled = ["ks5_alevel", "blank", "ks5_measures"]'))
+    # with the real Data Exchange service a partner must be installed to connect to (xporter)
+    config.write_text(TEST_CONFIG.replace('enabled = ["ks5_alevel"]',
+                                          'enabled = ["ks5_alevel", "blank", "ks5_measures", "data_exchange", "xporter"]'))
     env = {**os.environ, "FRS_HOME": str(home), "FRS_CONFIG": str(config), "FRS_NOW": KS5_OPEN_NOW,
            "PYTHONPATH": str(ROOT / "tests")}
     env.pop("FRS_DATABASE_URL", None)
@@ -271,7 +273,7 @@ def test_the_school_journey_in_a_browser(portal, browser):
         page.get_by_role("button", name="Connect").click()  # without a partner: told what to enter
         assert page.locator(".govuk-error-summary a[href='#partner']").is_visible()
         journey.check("dx-connect-refused")
-        page.get_by_label("Connection partner").fill("Example MIS Partner")
+        page.get_by_label("Connection partner").fill("xporter")
         page.get_by_role("button", name="Connect").click()
     journey.check("dx-connected")
     page.get_by_role("button", name="Enable Data Exchange").click()

@@ -84,11 +84,14 @@ def test_history_shows_uk_time_and_the_report_link(site, storage_kernel):
     assert f'href="/reports/{SCHOOL}/ks5-2021/ks5_alevel"' in client.get(f"/school/{SCHOOL}").text
 
 
-def test_data_exchange_without_its_service_shows_not_connected_and_no_action(site):
+def test_data_exchange_not_connected_offers_connecting_and_refuses_enabling(site):
+    """With the real Data Exchange service (frs.services.data_exchange): a Setup user of a school
+    that is not connected is offered the connection form, and enabling first is refused."""
     svc, base = site
     client = sign_in(base, SETUP_ONLY)
     page = client.get(f"/school/{SCHOOL}/data-exchange").text
-    assert "Not connected" in page and "Enable Data Exchange" not in page and "Connect your MIS" not in page
+    assert "Not connected" in page and "Connect your MIS" in page
+    assert '<button type="submit" class="govuk-button" data-module="govuk-button">Enable Data Exchange' not in page
     token = csrf(page)
     refused = client.post(f"/school/{SCHOOL}/data-exchange/enable", data={"csrf_token": token})
     assert refused.status_code == 409

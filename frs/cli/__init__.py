@@ -193,6 +193,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 from . import plugins_cmd, template_cmd, validate_cmd  # noqa: E402,F401  (register commands)
 from . import storage_cmd  # noqa: E402,F401
 from . import demo_cmd  # noqa: E402,F401
+from . import dx_cmd  # noqa: E402,F401
 from . import web_cmd  # noqa: E402,F401
 from . import daemon_cmd, report_cmd  # noqa: E402,F401
 from . import analysis_cmd  # noqa: E402,F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,11 +49,12 @@ def template(app, schools, schools_file, keystage_id, output, output_dir, round_
     Prints each file written. Exit status 1 if any school's template could not be made,
     2 on a usage error.
     """
-    from ..connectors import School
+    from ..connectors import School, SourceContext
     from ..kernel import UnknownKeyStage
     from ..workbook.template import build_template, template_filename
 
-    held = _held_schools(app)
+    service = _database(app)
+    held = {school.dfe: school.name for school in service.schools()} if service else {}
     if all_schools:
         schools = tuple(schools) + tuple(held)
         if not held:
@@ -75,19 +77,28 @@ def template(app, schools, schools_file, keystage_id, output, output_dir, round_
         raise click.UsageError(str(exc)) from None
     rnd = kernel.round_for(keystage, round_id)
     source = _named_source(kernel, source_name)
+    context = SourceContext(service=service, round=rnd, config=kernel.config)
 
     failures = 0
     with click.progressbar(targets, label="Writing templates", file=sys.stderr,
                            hidden=len(targets) == 1) as bar:
         for school in bar:
-            chosen = source or kernel.select_source(school, keystage)
             try:
+                chosen = source or kernel.select_source(school, keystage, context)
                 if chosen is None:
                     raise RuntimeError("no pupil source is available for this school")
-                if not chosen.available_for(school):
-                    raise RuntimeError(f"pupil source {chosen.name!r} is not available for this school")
-                pupils = chosen.fetch_cohort(school, keystage.nc_year)
-                data = build_template(kernel, keystage, school, rnd, pupils)
+                if not chosen.is_available(school, context):
+                    why = chosen.unavailable_reason(school, context)
+                    raise RuntimeError(f"pupil source {chosen.name!r} is not available for this school"
+                                       + (f": {why}" if why else ""))
+                _notes(kernel, school, chosen, context)
+                cohort = chosen.cohort(school, keystage.nc_year, context)
+                pupils = [p for p in cohort.pupils if p.nc_year in (None, keystage.nc_year)]
+                cohort = dataclasses.replace(cohort, pupils=pupils)
+                for problem in cohort.problems:
+                    click.echo(f"Warning: school {school.dfe}: {problem}", err=True)
+                click.echo(f"school {school.dfe}: {cohort.describe()}", err=True)
+                data = build_template(kernel, keystage, school, rnd, pupils, pupils_from=cohort.describe())
                 path = output or (output_dir or Path(".")) / template_filename(keystage, rnd, school)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
@@ -130,20 +141,31 @@ def _schools(dfe_numbers, schools_file, school_name) -> list[School]:
     return list(seen.values())
 
 
-def _held_schools(app) -> dict[str, str]:
-    """DfE number -> name of the schools in the database; empty when there is no database yet."""
+def _database(app):
+    """The storage service when a database with frs tables exists; None otherwise (templates can
+    still be made, from the sources that need no database)."""
     from ..storage.db import DatabaseNotReady, database_url
     from ..storage.service import Service
 
     url = database_url(app.kernel.config)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        return {}  # no database yet: do not create one just to look
+        return None  # no database yet: do not create one just to look
     try:
         service = Service.from_kernel(app.kernel)
         service.check_ready()
-        return {school.dfe: school.name for school in service.schools()}
+        return service
     except DatabaseNotReady:
-        return {}
+        return None
+
+
+def _notes(kernel, school: "School", chosen: "PupilSource", context) -> None:
+    """Say why a source that would have come first was not used (e.g. a round's MIS cut-off)."""
+    for other in sorted(kernel.sources.values(), key=lambda s: -s.priority):
+        if other is chosen or other.priority <= chosen.priority:
+            continue
+        why = other.unavailable_reason(school, context)
+        if why:
+            click.echo(f"Note: school {school.dfe}: {other.name} not used: {why}", err=True)
 
 
 def _named_source(kernel, name: str | None) -> PupilSource | None:

@@ -116,13 +116,17 @@ def template(service, email: str, school_dfe: str, keystage_id: str) -> tuple[st
         raise Refused(f"There is no template {keystage_id!r}.", code="not-found") from None
     rnd = kernel.round_for(keystage)
     school = SchoolInfo(entry["dfe"], entry["name"])
-    source = kernel.select_source(school, keystage)
+    from ..connectors import SourceContext
+
+    context = SourceContext(service=service, round=rnd, config=kernel.config)  # Data Exchange reads the database
+    source = kernel.select_source(school, keystage, context)
     if source is None:
         raise Refused("No pupil source is ready for your school yet, so the template cannot be made. "
                       "Try again later or contact the service desk.", code="no-source")
-    pupils = source.fetch_cohort(school, keystage.nc_year)
-    return template_name(service, keystage, rnd, school), build_template(kernel, keystage, school, rnd, pupils), \
-        source.name
+    cohort = source.cohort(school, keystage.nc_year, context)
+    pupils = [p for p in cohort.pupils if p.nc_year in (None, keystage.nc_year)]
+    data = build_template(kernel, keystage, school, rnd, pupils, pupils_from=cohort.describe())
+    return template_name(service, keystage, rnd, school), data, source.name
 
 
 def annotated_copy(service, email: str, upload_id: int) -> tuple[str, bytes]:

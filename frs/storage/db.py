@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 from . import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from . import models_dx  # noqa: F401  (Data Exchange connections, pulls and cohorts)
 from . import models_web  # noqa: F401  (web sign-in and API token tables)
 from . import models_collect  # noqa: F401  (collection and daemon tables)
 from . import models_analysis  # noqa: F401

@@ -41,6 +41,8 @@ STATUS_FOR_CODE = {
     "unrecognised": 422, "no-file": 422, "bad-request": 422, "unknown-keystage": 422, "which-school": 422,
     "state": 409, "round-closed": 409, "no-round": 409, "no-source": 409, "not-available": 409,
     "too-large": 413, "storage-failed": 503,
+    # Data Exchange (frs.services.data_exchange)
+    "not-connected": 409, "running": 409, "mis-id": 422, "unknown-partner": 422,
 }
 
 

@@ -47,14 +47,18 @@ def template_filename(keystage: KeyStage, round: Round | None, school: School) -
 
 
 def build_template(kernel, keystage: KeyStage, school: School, round: Round | None,
-                   pupils: Sequence[Pupil]) -> bytes:
-    """The template workbook for ``school`` pre-filled with ``pupils``, as xlsx bytes."""
+                   pupils: Sequence[Pupil], *, pupils_from: str | None = None) -> bytes:
+    """The template workbook for ``school`` pre-filled with ``pupils``, as xlsx bytes.
+    ``pupils_from`` (e.g. ``Cohort.describe()``) tells the school on the guidance sheet which
+    source filled it and when that list was taken."""
     output = io.BytesIO()
     # the string conversions are off as a second guard: nothing typed by a person becomes a formula
     book = xlsxwriter.Workbook(output, {"in_memory": True, "strings_to_formulas": False,
                                         "strings_to_numbers": False, "strings_to_urls": False})
-    _TemplateWriter(book, keystage, kernel.columns(keystage), school, round, pupils,
-                    max_rows=kernel.config.limits.max_rows).write()
+    writer = _TemplateWriter(book, keystage, kernel.columns(keystage), school, round, pupils,
+                             max_rows=kernel.config.limits.max_rows)
+    writer.pupils_from = pupils_from
+    writer.write()
     book.close()
     return output.getvalue()
 
@@ -101,6 +105,8 @@ def dob_mistake_formula(day: str, month: str, year: str, first: dt.date, last: d
 
 
 class _TemplateWriter:
+    pupils_from: str | None = None
+
     def __init__(self, book, keystage: KeyStage, columns: list[Column], school: School,
                  round: Round | None, pupils: Sequence[Pupil], *, max_rows: int):
         self.book, self.ks, self.columns, self.school = book, keystage, columns, school
@@ -145,8 +151,10 @@ class _TemplateWriter:
         self.mistake_highlights()
         self.protect()
         print_setup(self.sheet, (0, self.header_row))
-        _GuidanceWriter(self.book, self.guidance, self.ks, self.columns, self.school, self.round,
-                        self.year, self.first).write()
+        guidance = _GuidanceWriter(self.book, self.guidance, self.ks, self.columns, self.school, self.round,
+                                   self.year, self.first)
+        guidance.pupils_from = self.pupils_from
+        guidance.write()
         self.sheet.activate()
 
     # ------------------------------------------------------------------ results sheet
@@ -394,6 +402,8 @@ def _clip(text: str, limit: int) -> str:
 
 
 class _GuidanceWriter:
+    pupils_from: str | None = None
+
     def __init__(self, book, sheet, keystage: KeyStage, columns: list[Column], school: School,
                  round: Round | None, year: int, first_data_row: int):
         self.book, self.sheet, self.ks, self.columns = book, sheet, keystage, columns
@@ -432,6 +442,8 @@ class _GuidanceWriter:
         who = f"{self.school.name} (DfE number {self.school.dfe})" if self.school.name else \
             f"DfE number {self.school.dfe}"
         self.line(f"For {who}.")
+        if self.pupils_from:
+            self.line(f"Pupils filled in: {self.pupils_from}.")
         if self.round is not None:
             self.line(f"Uploads for {self.round.year} are accepted {self.round.describe_window()}.")
         self.gap()

@@ -6,7 +6,7 @@ Always available and always last in the default choice, so a template can be mad
 from __future__ import annotations
 
 from frs import hookimpl
-from frs.connectors import PupilSource
+from frs.connectors import Cohort, PupilSource
 
 
 class BlankSource(PupilSource):
@@ -16,6 +16,10 @@ class BlankSource(PupilSource):
 
     def fetch_cohort(self, school, nc_year):
         return []
+
+    def cohort(self, school, nc_year, context):
+        return Cohort(self.name, [], origin="a blank template; no pupil list is held for this school, so the "
+                                            "school enters its pupils")
 
 
 @hookimpl
