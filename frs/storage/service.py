@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, insert
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -33,6 +33,7 @@ from ..kernel import UnknownKeyStage
 from ..services.rounds import round_states  # noqa: F401  (also offered here, as before)
 from ..keystage import KeyStage
 from . import db
+from .bulk import insert_rows
 from .files import FileStore, StoreCorrupt, sha256_of
 from .models import (AWAITING_CONFIRMATION, DELETED, HIDDEN_STATUSES, MANAGE_DATA, OVERWRITTEN, PERMISSIONS,
                      PROCESSING, REPORTS_AVAILABLE, UPLOAD_ERROR, AuditEvent, Permission, PupilRecord, School,
@@ -400,10 +401,10 @@ class Service:
                 uploaded_at=now, uploaded_by_id=user.id)
             s.add(upload)
             s.flush()
-            if report.issues:
-                s.execute(insert(UploadIssue), [_issue_row(upload.id, n, i) for n, i in enumerate(report.issues)])
-            if records:
-                s.execute(insert(PupilRecord), [{**r, "upload_id": upload.id} for r in records])
+            insert_rows(s, UploadIssue.__table__, [_issue_row(upload.id, n, i) for n, i in enumerate(report.issues)])
+            for r in records:
+                r["upload_id"] = upload.id
+            insert_rows(s, PupilRecord.__table__, records)  # COPY on PostgreSQL
             s.add(AuditEvent(at=now, actor=user.email, school_dfe=school.dfe, action="upload", upload_id=upload.id,
                              sha256=stored.sha256, size=len(data), outcome="ok",
                              reason=f"{upload.filename}: {upload.status}"))
