@@ -24,6 +24,7 @@ from . import models_collect  # noqa: F401  (collection and daemon tables)
 from . import models_analysis  # noqa: F401
 
 BUSY_TIMEOUT_MS = 15_000
+PG_POOL_SIZE = 12  # connections each process keeps open to PostgreSQL
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={BUSY_TIMEOUT_MS}",
                   "foreign_keys=ON", "secure_delete=ON")
 
@@ -85,7 +86,9 @@ def make_engine(url: str) -> Engine:
                             f"{backend!r}, which frs does not support (from {WHERE}); use e.g. {EXAMPLES}")
     try:
         if backend != "sqlite":
-            return create_engine(parsed, pool_pre_ping=True)
+            # a web worker runs up to a dozen requests at once, each with a session: a pool that holds
+            # that many keeps PostgreSQL from starting (and stopping) a server process per request
+            return create_engine(parsed, pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=20)
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"check_same_thread": False,

@@ -758,10 +758,10 @@ def _issue_row(upload_id: int, position: int, issue: Issue) -> dict[str, Any]:
 
 
 def _record_row(upload_id: int, record: dict[str, Any]) -> dict[str, Any]:
-    fields = {k: v for k, v in record.items() if k not in ("row", "results")}
+    fields = record.copy()  # a copy and two pops: this runs for every pupil of every upload
+    row, results = fields.pop("row", 0), fields.pop("results", {})
     upn = str(fields.get("upn") or "").upper()[:20] or None
-    return {"upload_id": upload_id, "row": record.get("row", 0), "upn": upn, "fields": fields,
-            "results": dict(record.get("results", {}))}
+    return {"upload_id": upload_id, "row": row, "upn": upn, "fields": fields, "results": dict(results)}
 
 
 # --------------------------------------------------------------------------- GIAS import
