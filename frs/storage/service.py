@@ -409,7 +409,7 @@ class Service:
                              sha256=stored.sha256, size=len(data), outcome="ok",
                              reason=f"{upload.filename}: {upload.status}"))
             s.commit()
-            return self._view(s, upload, school)
+            return self._view(s, upload, school, emails={user.id: user.email})  # no query needed
 
     # ------------------------------------------------------------------ confirm, delete, download
 
@@ -689,9 +689,10 @@ class Service:
         return [Issue(code=r.code, message=r.message, severity=r.severity, sheet=r.sheet, row=r.row,
                       column=r.column, header=r.header, upn=r.upn, value=r.value, plugin=r.plugin) for r in rows]
 
-    def _view(self, s: Session, upload: Upload, school: School) -> UploadView:
-        emails = dict(s.exec(select(User.id, User.email).where(
-            User.id.in_([i for i in (upload.uploaded_by_id, upload.confirmed_by_id) if i]))).all())
+    def _view(self, s: Session, upload: Upload, school: School, emails: dict[int, str] | None = None) -> UploadView:
+        if emails is None or any(i not in emails for i in (upload.uploaded_by_id, upload.confirmed_by_id) if i):
+            emails = dict(s.exec(select(User.id, User.email).where(
+                User.id.in_([i for i in (upload.uploaded_by_id, upload.confirmed_by_id) if i]))).all())
         return UploadView(
             id=upload.id, school_dfe=school.dfe, school_name=school.name, keystage=upload.keystage,
             round_id=upload.round_id, filename=upload.filename, status=upload.status, is_current=upload.is_current,
