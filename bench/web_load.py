@@ -12,6 +12,12 @@ pupil records (every ``--confirm-every``-th also confirmed in the same request).
 throughput, latency percentiles and errors, and, as the baseline of the same run, the same upload
 done serially in this process through the service layer (no HTTP): the ratio says what HTTP,
 multipart and two workers add or win. Bounded in count and time; loopback only.
+
+The machine is shared, so wall-clock figures move with whatever else runs: the run also reports
+the load average, the CPU time the workers, the PostgreSQL server processes and this client spent
+per upload (steady whatever the load; their sum says what two idle cores could carry), and how
+evenly the two workers shared the work. ``--py-spy FILE`` samples the workers while the load runs
+and prints where their time went.
 """
 
 from __future__ import annotations
@@ -145,7 +151,7 @@ def main() -> int:
     parser.add_argument("--schools", type=int, default=10, help="Schools, one file and token each (default 10).")
     parser.add_argument("--workers", type=int, default=2, help="frs serve --workers (default 2).")
     parser.add_argument("--confirm-every", type=int, default=4, help="Confirm every n-th upload (0: never).")
-    parser.add_argument("--baseline", type=int, default=10, help="Serial in-process uploads for the baseline.")
+    parser.add_argument("--baseline", type=int, default=30, help="Serial in-process uploads for the baseline.")
     parser.add_argument("--max-seconds", type=float, default=900, help="Stop sending after this long.")
     parser.add_argument("--tiny", action="store_true", help="Smoke run: 12 uploads of 20 pupils, 2 schools.")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
@@ -278,11 +284,15 @@ def main() -> int:
         print(f"Sending {args.uploads} uploads with {args.concurrency} clients to frs serve --workers "
               f"{args.workers} ...", file=sys.stderr)
         started = time.perf_counter()
+        spread: dict[int, int] = {}
+
+        def look_at_connections() -> None:  # once the load is under way, without holding it up
+            time.sleep(2)
+            spread.update(connections_per_worker(port))
+
+        threading.Thread(target=look_at_connections, daemon=True).start()
         with ThreadPoolExecutor(args.concurrency) as pool:
-            work = pool.map(one, range(args.uploads))
-            time.sleep(min(3.0, args.max_seconds))
-            spread = connections_per_worker(port)
-            list(work)
+            list(pool.map(one, range(args.uploads)))
         wall = time.perf_counter() - started
         load_after = os.getloadavg()[0]
         client_cpu = time.process_time() - client_before
