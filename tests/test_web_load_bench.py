@@ -18,3 +18,4 @@ def test_web_load_bench_smoke_run_reports_throughput_latency_and_errors():
     assert figures["uploads"] == 12 and figures["errors"] == 0 and figures["workers"] == 2
     for key in ("uploads_per_s", "p50_ms", "p95_ms", "p99_ms", "baseline_uploads_per_s", "x_baseline"):
         assert figures[key] > 0
+    assert figures["cpu_ms_per_upload"]["workers"] > 0 and len(figures["cpu_share_per_worker"]) == 2

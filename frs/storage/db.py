@@ -10,6 +10,7 @@ SQLite begin with ``BEGIN IMMEDIATE``: they take the write lock first, so two wr
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +26,8 @@ from . import models_collect  # noqa: F401  (collection and daemon tables)
 from . import models_analysis  # noqa: F401
 
 BUSY_TIMEOUT_MS = 15_000
+PG_POOL_SIZE = 12  # connections each process keeps open to PostgreSQL
+PING_AFTER_IDLE_SECONDS = 1.0  # a pooled connection idle longer is checked before use
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={BUSY_TIMEOUT_MS}",
                   "foreign_keys=ON", "secure_delete=ON")
 
@@ -86,7 +89,9 @@ def make_engine(url: str) -> Engine:
                             f"{backend!r}, which frs does not support (from {WHERE}); use e.g. {EXAMPLES}")
     try:
         if backend != "sqlite":
-            return create_engine(parsed, pool_pre_ping=True)
+            # a web worker runs up to a dozen requests at once, each with a session: a pool that holds
+            # that many keeps PostgreSQL from starting (and stopping) a server process per request
+            return _ping_when_idle(create_engine(parsed, pool_size=PG_POOL_SIZE, max_overflow=20))
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"check_same_thread": False,
@@ -101,6 +106,33 @@ def make_engine(url: str) -> Engine:
         raise DatabaseError(f"cannot create the folder for the database {parsed.database}: "
                             f"{exc.strerror or exc}") from None
     return _sqlite_setup(engine)
+
+
+def _ping_when_idle(engine: Engine) -> Engine:
+    """Check a pooled connection before handing it out, unless it was in use a moment ago.
+
+    A connection that has sat in the pool may have been closed by a database restart or a
+    firewall: it is pinged first, and a dead one is replaced without the request noticing (what
+    ``pool_pre_ping`` does). One handed back less than PING_AFTER_IDLE_SECONDS ago was working
+    then, and a ping on every checkout (several per web request) costs a round trip each, which
+    under load means waiting for the database process to be scheduled: those go out unpinged."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record):
+        record.info["frs_returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy):
+        returned = record.info.get("frs_returned_at")
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+            return  # just connected, or working a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except dbapi_error as exc:
+            raise sa_exc.DisconnectionError(f"stale pooled connection: {problem(exc)}") from exc  # pool reconnects
+
+    return engine
 
 
 def _sqlite_setup(engine: Engine) -> Engine:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, insert
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -33,6 +33,7 @@ from ..kernel import UnknownKeyStage
 from ..services.rounds import round_states  # noqa: F401  (also offered here, as before)
 from ..keystage import KeyStage
 from . import db
+from .bulk import insert_rows
 from .files import FileStore, StoreCorrupt, sha256_of
 from .models import (AWAITING_CONFIRMATION, DELETED, HIDDEN_STATUSES, MANAGE_DATA, OVERWRITTEN, PERMISSIONS,
                      PROCESSING, REPORTS_AVAILABLE, UPLOAD_ERROR, AuditEvent, Permission, PupilRecord, School,
@@ -400,15 +401,15 @@ class Service:
                 uploaded_at=now, uploaded_by_id=user.id)
             s.add(upload)
             s.flush()
-            if report.issues:
-                s.execute(insert(UploadIssue), [_issue_row(upload.id, n, i) for n, i in enumerate(report.issues)])
-            if records:
-                s.execute(insert(PupilRecord), [{**r, "upload_id": upload.id} for r in records])
+            insert_rows(s, UploadIssue.__table__, [_issue_row(upload.id, n, i) for n, i in enumerate(report.issues)])
+            for r in records:
+                r["upload_id"] = upload.id
+            insert_rows(s, PupilRecord.__table__, records)  # COPY on PostgreSQL
             s.add(AuditEvent(at=now, actor=user.email, school_dfe=school.dfe, action="upload", upload_id=upload.id,
                              sha256=stored.sha256, size=len(data), outcome="ok",
                              reason=f"{upload.filename}: {upload.status}"))
             s.commit()
-            return self._view(s, upload, school)
+            return self._view(s, upload, school, emails={user.id: user.email})  # no query needed
 
     # ------------------------------------------------------------------ confirm, delete, download
 
@@ -688,9 +689,10 @@ class Service:
         return [Issue(code=r.code, message=r.message, severity=r.severity, sheet=r.sheet, row=r.row,
                       column=r.column, header=r.header, upn=r.upn, value=r.value, plugin=r.plugin) for r in rows]
 
-    def _view(self, s: Session, upload: Upload, school: School) -> UploadView:
-        emails = dict(s.exec(select(User.id, User.email).where(
-            User.id.in_([i for i in (upload.uploaded_by_id, upload.confirmed_by_id) if i]))).all())
+    def _view(self, s: Session, upload: Upload, school: School, emails: dict[int, str] | None = None) -> UploadView:
+        if emails is None or any(i not in emails for i in (upload.uploaded_by_id, upload.confirmed_by_id) if i):
+            emails = dict(s.exec(select(User.id, User.email).where(
+                User.id.in_([i for i in (upload.uploaded_by_id, upload.confirmed_by_id) if i]))).all())
         return UploadView(
             id=upload.id, school_dfe=school.dfe, school_name=school.name, keystage=upload.keystage,
             round_id=upload.round_id, filename=upload.filename, status=upload.status, is_current=upload.is_current,
@@ -757,10 +759,10 @@ def _issue_row(upload_id: int, position: int, issue: Issue) -> dict[str, Any]:
 
 
 def _record_row(upload_id: int, record: dict[str, Any]) -> dict[str, Any]:
-    fields = {k: v for k, v in record.items() if k not in ("row", "results")}
+    fields = record.copy()  # a copy and two pops: this runs for every pupil of every upload
+    row, results = fields.pop("row", 0), fields.pop("results", {})
     upn = str(fields.get("upn") or "").upper()[:20] or None
-    return {"upload_id": upload_id, "row": record.get("row", 0), "upn": upn, "fields": fields,
-            "results": dict(record.get("results", {}))}
+    return {"upload_id": upload_id, "row": row, "upn": upn, "fields": fields, "results": dict(results)}
 
 
 # --------------------------------------------------------------------------- GIAS import

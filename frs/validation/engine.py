@@ -373,20 +373,51 @@ def _limited(issues: Iterable[Issue], limit: int = 100_000) -> list[Issue]:
 
 
 def records(table: Table) -> list[dict[str, Any]]:
-    """Pupil rows as plain values for storage: pupil fields by column id, results by column id."""
+    """Pupil rows as plain values for storage: pupil fields by column id, results by column id.
+
+    A school's columns repeat a few values (grades, its DfE number, months, Male/Female) across
+    hundreds of pupils, so each column remembers what it made of a value: one look-up per cell
+    instead of re-deriving the text. Equal values give equal text (9 and 9.0 both give "9"); a
+    boolean, which equals 1 but reads TRUE, is kept apart unless the table has none."""
     out = []
-    result_cols = [(c.id, table.index[c.id], c.values) for c in table.columns if c.kind == "result" and c.values]
-    pupil_cols = [(c.id, table.index[c.id]) for c in table.columns if c.kind != "result" and not c.values]
+    index = table.index
+    key = (lambda v: v) if table.no_booleans else (lambda v: (v.__class__, v))
+    plain = [(c.id, index[c.id], {}) for c in table.columns if c.kind != "result" and not c.values]
     # pupil columns with a value set (Gender) are stored as their code: "M" as "Male"
-    coded_cols = [(c.id, table.index[c.id], c.values) for c in table.columns if c.kind != "result" and c.values]
+    coded = [(c.id, index[c.id], c.values, {}) for c in table.columns if c.kind != "result" and c.values]
+    results_at = [(c.id, index[c.id], c.values, {}) for c in table.columns if c.kind == "result" and c.values]
+    positions = [i for _cid, i, _values, _seen in results_at]
+    contiguous = positions == list(range(positions[0], positions[0] + len(positions))) if positions else False
     for row, n in zip(table.rows, table.row_numbers):
         record: dict[str, Any] = {"row": n}
-        record.update({cid: cell_text(row[i]) for cid, i in pupil_cols})
-        record.update({cid: values.normalise(row[i]) or cell_text(row[i]) for cid, i, values in coded_cols})
+        for cid, i, seen in plain:
+            value = row[i]
+            k = key(value)
+            text = seen.get(k)
+            if text is None:
+                text = seen[k] = cell_text(value)
+            record[cid] = text
+        for cid, i, values, seen in coded:
+            value = row[i]
+            k = key(value)
+            text = seen.get(k)
+            if text is None:
+                text = seen[k] = values.normalise(value) or cell_text(value)
+            record[cid] = text
         results = {}
-        for cid, i, values in result_cols:
-            if row[i] != "" and row[i] is not None:
-                results[cid] = values.normalise(row[i]) or cell_text(row[i])
+        if contiguous:  # the usual layout: find the few filled result cells of the row in one pass
+            first = positions[0]
+            filled = [j for j, v in enumerate(row[first:first + len(positions)]) if v != "" and v is not None]
+        else:
+            filled = [j for j, i in enumerate(positions) if row[i] != "" and row[i] is not None]
+        for j in filled:
+            cid, i, values, seen = results_at[j]
+            value = row[i]
+            k = key(value)
+            text = seen.get(k)
+            if text is None:
+                text = seen[k] = values.normalise(value) or cell_text(value)
+            results[cid] = text
         record["results"] = results
         out.append(record)
     return out

@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 from ..config import LONDON
 from ..services import accounts
 from ..storage.service import Refused, StorageFailed
+from .balance import CloseAfterUpload
 from .dx import DataExchangeAdapter
 from .security import BodyLimit, SecurityHeaders, SignedSession, new_csrf_token  # noqa: F401 (re-exported)
 
@@ -172,7 +173,8 @@ def create_app(kernel=None, *, service=None, data_exchange=None, secret: str | N
             title="The file is too large", message=message, status=413, request=None, principal=None)
         return "text/html; charset=utf-8", page.encode()
 
-    return SecurityHeaders(BodyLimit(SignedSession(app, secret), limit_for, too_large))
+    return CloseAfterUpload(SecurityHeaders(BodyLimit(SignedSession(app, secret), limit_for, too_large)),
+                            is_upload_path)
 
 
 def _load_factory(spec: str):
