@@ -27,9 +27,7 @@ import dataclasses
 import json
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,8 @@ import uuid
 from pathlib import Path
 
 import httpx
+
+from frs.testing.serve import start_serve, stop_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("FRS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -50,11 +50,6 @@ def percentile(values: list[float], p: float) -> float:
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def log(message: str) -> None:
@@ -154,24 +149,10 @@ def main() -> int:
     try:
         log(f"building {args.schools} schools of {args.pupils} pupils ({args.database}) ...")
         built = build(url, home, args.schools, args.pupils)
-        port = free_port()
         env = {**os.environ, "FRS_HOME": str(home), "FRS_CONFIG": str(ROOT / "config" / "frs.toml"),
                "FRS_DATABASE_URL": url, "FRS_SECRET_KEY": "bench-secret"}
         env.pop("FRS_DATA_EXCHANGE", None)
-        server = subprocess.Popen([str(Path(sys.executable).parent / "frs"), "serve", "--port", str(port),
-                                   "--no-access-log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"frs serve did not start: {server.stderr.read()[-2000:]}")
-            time.sleep(0.2)
+        server, base = start_serve(env)
         operator, member = sign_in(base, OPERATOR_EMAIL), sign_in(base, MEMBER_EMAIL)
         dfes, first = built["dfes"], built["dfes"][0]
         n = args.requests
@@ -212,12 +193,7 @@ def main() -> int:
                   f"page; p95 under 200 ms: {figures['under_200ms_p95']}")
         return 0
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop_serve(server)
         if admin is not None:
             admin.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
             admin.close()

@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+
+from frs.testing.serve import start_serve, stop_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("FRS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -55,11 +56,6 @@ def percentile(values: list[float], p: float) -> float:
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def connections_per_worker(port: int) -> dict[int, int]:
@@ -216,21 +212,7 @@ def main() -> int:
             assert result.upload.status == "Awaiting confirmation", result.report.issues[:3]
         service.engine.dispose()
 
-        port = free_port()
-        server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "frs"), "serve", "--port", str(port), "--workers",
-                                   str(args.workers), "--no-access-log"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"frs serve did not start: {server.stderr.read()[-2000:]}")
-            time.sleep(0.2)
+        server, base = start_serve(env, "--workers", str(args.workers))
 
         spy = None
         if args.py_spy:
@@ -288,7 +270,7 @@ def main() -> int:
 
         def look_at_connections() -> None:  # once the load is under way, without holding it up
             time.sleep(2)
-            spread.update(connections_per_worker(port))
+            spread.update(connections_per_worker(int(base.rsplit(":", 1)[1])))
 
         threading.Thread(target=look_at_connections, daemon=True).start()
         with ThreadPoolExecutor(args.concurrency) as pool:
@@ -350,12 +332,7 @@ def main() -> int:
                   f"machine; compare runs by their ratio to the baseline")
         return 1 if failures else 0
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop_serve(server)
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(home, ignore_errors=True)

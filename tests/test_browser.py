@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+
+from frs.testing.serve import start_serve, stop_serve
 import openpyxl
 import pytest
 
@@ -61,31 +60,14 @@ def portal(tmp_path_factory):
     _frs(env, "users", "set-password", MANAGER, "--password-stdin", stdin=MANAGER_PASSWORD + "\n")
     _frs(env, "users", "set-password", SETUP, "--password-stdin", stdin=SETUP_PASSWORD + "\n")
     _analyse_ks5(home, config)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "frs"), "serve", "--port", str(port), "--no-access-log"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"frs serve did not start: {server.stderr.read()[-2000:]}")
-        time.sleep(0.2)
+    try:
+        server, base = start_serve(env, timeout=30)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     files = home / "files-to-upload"
     files.mkdir()
     yield base, files
-    server.terminate()
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    stop_serve(server)
 
 
 def _analyse_ks5(home: Path, config: Path) -> None:
