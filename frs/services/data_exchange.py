@@ -153,15 +153,19 @@ class DataExchange:
     def disable(self, actor: Any, school_dfe: str) -> DxStatus:
         return self._set_enabled(actor, school_dfe, False)
 
+    def _connected(self, s, school):
+        conn = self._connection(s, school)
+        if conn is None:
+            raise Refused(f"{school.name} ({school.dfe}) has no Data Exchange connection: connect it first "
+                          "(frs dx connect --school DFE --partner NAME).", code="not-connected")
+        return conn
+
     def _set_enabled(self, actor: Any, school_dfe: str, enabled: bool) -> DxStatus:
         action = "dx-enable" if enabled else "dx-disable"
         who = self._require_setup(actor, school_dfe, action)
         with self._session(write=True) as s:
             school = self._school(s, school_dfe)
-            conn = self._connection(s, school)
-            if conn is None:
-                raise Refused(f"{school.name} ({school.dfe}) has no Data Exchange connection: connect it first "
-                              "(frs dx connect --school DFE --partner NAME).", code="not-connected")
+            conn = self._connected(s, school)
             if conn.enabled != enabled:
                 conn.enabled = enabled
                 conn.enabled_at, conn.enabled_by = (clock.now(), who) if enabled else (None, None)
@@ -183,10 +187,7 @@ class DataExchange:
         started = time.monotonic()
         with self._session(write=True) as s:
             school = self._school(s, school_dfe)
-            conn = self._connection(s, school)
-            if conn is None:
-                raise Refused(f"{school.name} ({school.dfe}) has no Data Exchange connection: connect it first "
-                              "(frs dx connect --school DFE --partner NAME).", code="not-connected")
+            conn = self._connected(s, school)
             self._close_dead_pulls(s, school)
             running = s.exec(select(DxPull).where(DxPull.school_id == school.id, DxPull.outcome == RUNNING)).first()
             if running is not None:
