@@ -110,6 +110,31 @@ def test_a_closed_round_is_collected_once_with_points_and_a_summary(service, fil
     assert coll.latest_collection(service, "ks5-2021").finished == summary.finished
 
 
+def test_stored_text_with_tabs_backslashes_and_numbers_is_collected_exactly(service, files, monkeypatch):
+    """Rows go to PostgreSQL as COPY text: a value's tab, newline or backslash must not shift or
+    split a row; a number stored as a grade is collected as its text, as before."""
+    from frs.storage.models import PupilRecord
+
+    ids = round_ready(service, files)
+    odd_column, odd_grade, odd_name = "extra\tcol\\x", "A\\B\nC", "Jo\tann\\e"
+    with service._session(write=True) as s:
+        record = s.execute(select(PupilRecord).where(PupilRecord.upload_id == ids["other"])
+                           .order_by(PupilRecord.row.desc())).scalars().first()
+        record.results = {**record.results, odd_column: odd_grade, "numeric": 9}
+        record.fields = {**record.fields, "forename": odd_name}
+        s.add(record)
+        s.commit()
+    monkeypatch.setenv("FRS_NOW", AFTER_CLOSE)
+    summary = coll.collect(service, "ks5-2021")
+    assert summary.results == 12
+    other = next(coll.iter_cohorts(service, summary.id, school_dfe=OTHER_SCHOOL))
+    pupil = next(p for p in other.pupils if p.forename == odd_name)
+    odd = {r.column_id: r for r in pupil.results}
+    assert (odd[odd_column].grade, odd[odd_column].subject, odd[odd_column].points) == (odd_grade, odd_column, None)
+    assert odd["numeric"].grade == "9"
+    assert len(pupil.results) == 4 and [len(p.results) for p in other.pupils] == [0, 4]
+
+
 def test_uploads_and_confirms_after_the_close_are_refused_with_the_dates(service, files, monkeypatch):
     ids = round_ready(service, files)
     monkeypatch.setenv("FRS_NOW", AFTER_CLOSE)

@@ -12,17 +12,21 @@ Driven by database state, never by a scheduler's memory:
 - a second collector waits on the row lock (PostgreSQL ``FOR UPDATE``; SQLite's write lock) and
   then finds the collection complete.
 
-Reading is streamed one school at a time (:func:`iter_cohorts`), and so is writing: memory does
-not grow with the number of schools. On PostgreSQL rows go in with COPY, on SQLite with
-``executemany``.
+Reading is streamed a few schools at a time (:func:`iter_cohorts`), and so is writing: memory
+does not grow with the number of schools. Each pupil record's JSON is parsed once, in Python, and
+the finished rows go in with COPY on PostgreSQL (``executemany`` on SQLite): this was measured
+faster than unpacking the JSON with the database's JSON functions, which re-parse a document for
+every value taken out of it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -37,7 +41,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from .. import clock
 from ..config import Round
 from ..results import CollectedPupil, Result, SchoolCohort
-from ..storage.models import PROCESSING, REPORTS_AVAILABLE, PupilRecord, School, Upload
+from ..storage.models import PROCESSING, REPORTS_AVAILABLE, School, Upload
 from ..storage.models_collect import (COMPLETE, RUNNING, CollectedPupil as PupilRow, CollectedResult,
                                       CollectedUpload, Collection, CollectionSchool)
 from ..storage.service import Refused, london_iso
@@ -47,7 +51,7 @@ log = logging.getLogger("frs.collect")
 
 #: statuses of a confirmed, current upload (Reports available: already collected once)
 COLLECTABLE = (PROCESSING, REPORTS_AVAILABLE)
-_FLUSH_SCHOOLS = 100  # results, summaries and bookkeeping rows are written per batch of this many schools
+_FLUSH_SCHOOLS = 50  # pupils, results, summaries and bookkeeping rows are written per batch of this many schools
 
 PUPIL_COLUMNS = ("id", "collection_id", "school_id", "upload_id", "keystage", "row", "record_id", "upn", "forename", "surname",
                  "date_of_birth", "gender", "nc_year", "characteristics")
@@ -213,7 +217,6 @@ def _write(service, s, row: Collection, rnd: Round, who: str, progress, stopping
         dfe_of[school_id] = dfe
     columns = _ColumnIndex(service.kernel)
     writer = _BulkWriter(s)
-    writer.load_catalogue(columns, sorted({ks for _u, _s, ks, _d in uploads}))
     totals = Counter()
     order = sorted(by_school, key=dfe_of.get)
     if progress:
@@ -223,8 +226,7 @@ def _write(service, s, row: Collection, rnd: Round, who: str, progress, stopping
             raise CollectionStopped(f"stopped after {first} of {len(order)} schools; nothing was kept")
         batch = [(school_id, dfe_of[school_id], by_school[school_id])
                  for school_id in order[first:first + _FLUSH_SCHOOLS]]
-        written = _collect_pupils(service, s, writer, row.id, batch)
-        _collect_results(s, writer, columns, row.id, written, totals)
+        _collect_batch(service, writer, columns, row.id, batch, totals)
         if progress:
             progress(first + len(batch), len(order))
     s.execute(update(Upload).where(Upload.id.in_(
@@ -242,100 +244,122 @@ def _write(service, s, row: Collection, rnd: Round, who: str, progress, stopping
 _PUPIL_FIELDS = ("forename", "surname", "dob_day", "dob_month", "dob_year", "gender", "nc_year")
 
 
-def _collect_pupils(service, s, writer: "_BulkWriter", collection_id: int,
-                    batch: list[tuple[int, str, list[tuple[int, str]]]]) -> list[dict[str, Any]]:
-    """Write a batch of schools' pupils (every pupil of each upload, with or without results)."""
+def _collect_batch(service, writer: "_BulkWriter", columns: "_ColumnIndex", collection_id: int,
+                   batch: list[tuple[int, str, list[tuple[int, str]]]], totals: Counter) -> None:
+    """Write a batch of schools: every pupil of each upload (with or without results), one result
+    row per pupil, subject and grade, then each school's summary and its uploads' bookkeeping.
+
+    The pupil records' JSON is parsed here, once per record: the database's JSON operators re-parse
+    the whole document for every field taken out, and unpacking the results in SQL cost more than
+    sending the finished rows with COPY. Results are streamed school by school into one COPY, so
+    the database stores one school's rows while the next school's are being made (two cores)."""
     keystage_of = {upload_id: ks for _school, _dfe, uploads in batch for upload_id, ks in uploads}
-    # only the pupil fields used are taken out of the JSON, by the database
-    records = s.execute(select(PupilRecord.upload_id, PupilRecord.row, PupilRecord.id, PupilRecord.upn,
-                               *(PupilRecord.fields[name].as_string() for name in _PUPIL_FIELDS))
-                        .where(PupilRecord.upload_id.in_(list(keystage_of)))).all()
     by_upload: dict[int, list] = defaultdict(list)
-    for record in records:
+    for record in writer.pupil_records(list(keystage_of)):
         by_upload[record[0]].append(record)
-    del records
-    allocated = writer.pupil_ids(sum(len(v) for v in by_upload.values()))
-    writer.batch_ids = (allocated[0], allocated[-1]) if allocated else (0, -1)
-    ids = iter(allocated)
-    rows, written = [], []
+    ids = iter(writer.pupil_ids(sum(len(v) for v in by_upload.values())))
+    pupil_rows, schools = [], []
     for school_id, dfe, school_uploads in batch:
         characteristics = cohorts.characteristics(service, dfe) or {}
         upns: set[str] = set()
         pupils = Counter()
+        with_results = []  # (pupil id, key stage, results JSON) in pupil order
         # uploads in key-stage order (GCSE before non-GCSE), rows in sheet order: the same every run
         for upload_id, keystage in school_uploads:
-            for _u, row_no, record_id, upn, forename, surname, day, month, year, gender, nc_year in \
-                    sorted(by_upload.get(upload_id, ()), key=lambda r: r[1]):
+            records = by_upload.pop(upload_id, [])
+            records.sort(key=lambda r: r[1])
+            for _u, row_no, record_id, upn, fields, results in records:
+                get = _json(fields).get
+                pupil_id = next(ids)
                 upn = (upn or "").upper() or None
                 chars = characteristics.get(upn) if upn else None
-                rows.append((next(ids), collection_id, school_id, upload_id, keystage, row_no, record_id, upn,
-                             (forename or "")[:200], (surname or "")[:200], _birth_date(day, month, year),
-                             _gender(gender), _int(nc_year), writer.json(chars) if chars else "{}"))
+                pupil_rows.append((pupil_id, collection_id, school_id, upload_id, keystage, row_no, record_id, upn,
+                                   _text(get("forename"))[:200], _text(get("surname"))[:200],
+                                   _birth_date(get("dob_day"), get("dob_month"), get("dob_year")),
+                                   _gender(get("gender")), _int(get("nc_year")),
+                                   writer.json(chars) if chars else "{}"))
                 upns.add(upn or f"{upload_id}:{row_no}")
                 pupils[upload_id] += 1
-        written.append({"school_id": school_id, "dfe": dfe, "uploads": school_uploads, "pupils": len(upns),
-                        "upload_pupils": pupils})
-    writer.write("collected_pupil", PUPIL_COLUMNS, rows)
-    return written
-
-
-def _collect_results(s, writer: "_BulkWriter", columns: "_ColumnIndex", collection_id: int,
-                     batch: list[dict[str, Any]], totals: Counter) -> None:
-    """The results of a batch of schools whose pupils are written: normalised by the database
-    (one row per pupil, subject and grade, points joined from the catalogue), then each school's
-    summary from the counts."""
-    if not batch:
-        return
-    school_ids = [b["school_id"] for b in batch]
-    entries: dict[int, Counter] = defaultdict(Counter)
-    for school_id, keystage, column_id, grade, n in writer.insert_results(collection_id, school_ids):
-        entries[school_id][(keystage, column_id, grade)] += n
+                with_results.append((pupil_id, keystage, results))
+        schools.append((school_id, dfe, school_uploads, len(upns), pupils, with_results))
+    del by_upload
+    writer.write_pupils(pupil_rows)
+    del pupil_rows
     school_rows, upload_rows = [], []
-    for b in batch:
-        counted = entries.get(b["school_id"], Counter())
-        per_keystage = Counter()
-        for (keystage, _column, _grade), n in counted.items():
-            per_keystage[keystage] += n  # a school has at most one current upload per template
-        uploads = [{"collection_id": collection_id, "upload_id": upload_id, "school_id": b["school_id"],
-                    "keystage": keystage, "pupils": b["upload_pupils"][upload_id], "results": per_keystage[keystage]}
-                   for upload_id, keystage in b["uploads"]]
-        body = _summary(columns, b["pupils"], counted)
-        body["uploads"] = [{"id": u["upload_id"], "keystage": u["keystage"], "pupils": u["pupils"],
-                            "results": u["results"]} for u in uploads]
-        school_rows.append({"collection_id": collection_id, "school_id": b["school_id"], "school_dfe": b["dfe"],
-                            "pupils": body["pupils"], "results": body["entries"], "summary": body})
-        upload_rows += uploads
-        totals.update(schools=1, uploads=len(uploads), pupils=body["pupils"], results=body["entries"])
-    s.execute(insert(CollectionSchool), school_rows)
-    s.execute(insert(CollectedUpload), upload_rows)
-    batch.clear()
+    with writer.results() as send:
+        for school_id, dfe, school_uploads, n_pupils, pupils, with_results in schools:
+            rows, entries = [], []
+            for pupil_id, keystage, results in with_results:
+                results = _json(results)
+                if not results:
+                    continue
+                grades = writer.grades(columns, keystage)
+                head = writer.result_head(collection_id, pupil_id, school_id)
+                for column_id, value in results.items():
+                    if value.__class__ is not str:
+                        if value is None:
+                            continue
+                        value = json.dumps(value)  # a number's JSON text, as the database's JSON functions give it
+                    made = grades.get((column_id, value))
+                    if made is None:
+                        made = grades.add(column_id, value)
+                    rows.append(head + made.row)
+                    entries.append(made)
+            send(rows)
+            counted = Counter(entries)  # by result kind: a few hundred per school
+            per_keystage = Counter()
+            for made, n in counted.items():
+                per_keystage[made.key[0]] += n  # a school has at most one current upload per template
+            uploads = [{"collection_id": collection_id, "upload_id": upload_id, "school_id": school_id,
+                        "keystage": keystage, "pupils": pupils[upload_id], "results": per_keystage[keystage]}
+                       for upload_id, keystage in school_uploads]
+            body = _summary(n_pupils, counted)
+            body["uploads"] = [{"id": u["upload_id"], "keystage": u["keystage"], "pupils": u["pupils"],
+                                "results": u["results"]} for u in uploads]
+            school_rows.append({"collection_id": collection_id, "school_id": school_id, "school_dfe": dfe,
+                                "pupils": body["pupils"], "results": body["entries"], "summary": body})
+            upload_rows += uploads
+            totals.update(schools=1, uploads=len(uploads), pupils=body["pupils"], results=body["entries"])
+    writer.write_summaries(school_rows, upload_rows)
 
 
-def _summary(columns: "_ColumnIndex", pupils: int, entries: Counter) -> dict[str, Any]:
+_decode = json.JSONDecoder().raw_decode
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value: the database driver may have parsed it already (psycopg does)."""
+    if value.__class__ is str:
+        return _decode(value)[0] if value[:1] == "{" else json.loads(value)
+    return value
+
+
+def _summary(pupils: int, entries: Counter) -> dict[str, Any]:
     """A school's summary: pupils, entries per subject, grade distribution per subject, average
     points per entry (over the entries the catalogue gives points for)."""
-    subjects: dict[tuple[str, str], dict[str, Any]] = {}
-    for (keystage, column_id, grade), n in entries.items():
-        info = columns.get(keystage, column_id)
-        entry = subjects.setdefault((keystage, column_id), {"subject": info.subject, "grades": {}, "points": 0.0,
-                                                            "scored": 0})
-        entry["grades"][grade] = n
-        points = info.points.get(grade)
-        if points is not None:
-            entry["points"] += points * n
-            entry["scored"] += n
+    subjects: dict[tuple[str, str], list] = {}
+    for made, n in entries.items():
+        entry = subjects.get(made.subject)
+        if entry is None:
+            entry = subjects[made.subject] = [made.info.subject, {}, [], 0]
+        entry[1][made.key[2]] = n
+        if made.points is not None:
+            entry[2].append(made.points * n)
+            entry[3] += n
     out = []
-    total_points, total_scored, total = 0.0, 0, 0
-    for (keystage, column_id), e in sorted(subjects.items(), key=lambda kv: (kv[0][0], kv[1]["subject"], kv[0][1])):
-        n = sum(e["grades"].values())
+    all_points, total_scored, total = [], 0, 0
+    for (keystage, column_id), (subject, grades, products, scored) in sorted(
+            subjects.items(), key=lambda kv: (kv[0][0], kv[1][0], kv[0][1])):
+        n = sum(grades.values())
+        # fsum: the same total whatever order the entries were counted in (floats do not associate)
+        points = math.fsum(products)
         total += n
-        total_points += e["points"]
-        total_scored += e["scored"]
-        out.append({"keystage": keystage, "column_id": column_id, "subject": e["subject"], "entries": n,
-                    "grades": dict(sorted(e["grades"].items(), key=lambda g: _grade_order(g[0]))),
-                    "average_points": round(e["points"] / e["scored"], 2) if e["scored"] else None})
+        all_points += products
+        total_scored += scored
+        out.append({"keystage": keystage, "column_id": column_id, "subject": subject, "entries": n,
+                    "grades": dict(sorted(grades.items(), key=lambda g: _grade_order(g[0]))),
+                    "average_points": round(points / scored, 2) if scored else None})
     return {"pupils": pupils, "entries": total,
-            "average_points_per_entry": round(total_points / total_scored, 2) if total_scored else None,
+            "average_points_per_entry": round(math.fsum(all_points) / total_scored, 2) if total_scored else None,
             "subjects": out}
 
 
@@ -392,117 +416,161 @@ class _ColumnIndex:
         return self._columns[keystage]
 
 
+class _Grades:
+    """One key stage's result rows by (column id, grade): the catalogue's facts for each are looked
+    up and formatted once, so a result costs one dictionary look-up and a string join."""
+
+    def __init__(self, writer: "_BulkWriter", columns: "_ColumnIndex", keystage: str):
+        self.writer, self.keystage = writer, keystage
+        self.result_columns = set(columns.column_ids(keystage))
+        self.columns = columns
+        self.made: dict[tuple[str, Any], _Made] = {}
+        self.get = self.made.get
+
+    def add(self, column_id: str, value: Any) -> "_Made":
+        grade = value[:20]
+        if column_id in self.result_columns:
+            info = self.columns.get(self.keystage, column_id)
+            values = (self.keystage, column_id, info.subject[:255], grade, info.points.get(grade),
+                      info.discount_code, info.subject_code, info.qualification)
+        else:  # not a result column of the catalogue (any more): kept, with nothing looked up
+            values = (self.keystage, column_id, column_id, grade, None, None, None, None)
+        made = _Made((self.keystage, column_id, grade), self.columns.get(self.keystage, column_id),
+                     self.writer.result_tail(values))
+        self.made[column_id, value] = made
+        return made
+
+
+class _Made:
+    """One kind of result (key stage, column, grade): what the summary counts (by identity: one
+    object per kind), and the end of its row after (collection, pupil, school) as the writer wants it."""
+
+    __slots__ = ("key", "subject", "info", "points", "row")
+
+    def __init__(self, key: tuple[str, str, str], info: "_ColumnInfo", row: Any):
+        self.key, self.info, self.row = key, info, row
+        self.subject = key[:2]  # (key stage, column id)
+        self.points = info.points.get(key[2])  # for the summary, as the catalogue gives them now
+
+
+def _copy_text(value: Any) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
 class _BulkWriter:
-    """The bulk writes of a collection, inside its transaction. Pupils: COPY on PostgreSQL,
-    ``executemany`` on SQLite, with ids allocated up front. Results: one INSERT ... SELECT per batch
-    of schools that unpacks each pupil record's results with the database's own JSON functions
-    and joins the catalogue (loaded into temporary tables), so no result passes through Python."""
+    """The bulk writes of a collection, inside its transaction: COPY on PostgreSQL (results as
+    ready-made COPY text lines), ``executemany`` on SQLite; pupil ids allocated up front, so the
+    results can refer to their pupils without reading anything back."""
 
     def __init__(self, s):
+        self.s = s
         self.connection = s.connection()
         self.dialect = self.connection.dialect.name
+        self.postgresql = self.dialect == "postgresql"
         self.raw = self.connection.connection.driver_connection
-        self.batch_ids = (0, -1)
-        self.analysed = False
-        if self.dialect == "postgresql":
+        self._grades: dict[str, _Grades] = {}
+        if self.postgresql:
             self.sequence = self.connection.exec_driver_sql(
                 "SELECT pg_get_serial_sequence('collected_pupil', 'id')").scalar_one()
         else:
             self.next_id = (self.connection.exec_driver_sql("SELECT max(id) FROM collected_pupil").scalar() or 0) + 1
 
-    def load_catalogue(self, columns: "_ColumnIndex", keystages: list[str]) -> None:
-        run = self.connection.exec_driver_sql
-        run("CREATE TEMPORARY TABLE IF NOT EXISTS frs_collect_column (keystage VARCHAR(60), column_id VARCHAR(120), "
-            "subject VARCHAR(255), discount_code VARCHAR(40), subject_code VARCHAR(40), qualification VARCHAR(40), "
-            "PRIMARY KEY (keystage, column_id))")
-        run("CREATE TEMPORARY TABLE IF NOT EXISTS frs_collect_points (keystage VARCHAR(60), column_id VARCHAR(120), "
-            "grade VARCHAR(20), points FLOAT, PRIMARY KEY (keystage, column_id, grade))")
-        run("DELETE FROM frs_collect_column")
-        run("DELETE FROM frs_collect_points")
-        column_rows, point_rows = [], []
-        for keystage in keystages:
-            for column_id in columns.column_ids(keystage):
-                info = columns.get(keystage, column_id)
-                column_rows.append((keystage, column_id, info.subject[:255], info.discount_code, info.subject_code,
-                                    info.qualification))
-                point_rows += [(keystage, column_id, grade[:20], points) for grade, points in info.points.items()]
-        mark = "%s" if self.dialect == "postgresql" else "?"
+    def grades(self, columns: "_ColumnIndex", keystage: str) -> _Grades:
+        if keystage not in self._grades:
+            self._grades[keystage] = _Grades(self, columns, keystage)
+        return self._grades[keystage]
+
+    def pupil_records(self, upload_ids: list[int]) -> list[tuple]:
+        """(upload, row, record id, UPN, fields, results) of these uploads; the JSON as stored."""
+        if not upload_ids:
+            return []
+        if self.postgresql:  # the JSON as text: parsed once, by the collection
+            with self.raw.cursor() as cur:
+                cur.execute('SELECT upload_id, "row", id, upn, fields::text, results::text FROM pupilrecord '
+                            "WHERE upload_id = ANY(%s)", (upload_ids,))
+                return cur.fetchall()
         cur = self.raw.cursor()
         try:
-            if column_rows:
-                cur.executemany(f"INSERT INTO frs_collect_column VALUES ({', '.join([mark] * 6)})", column_rows)
-            if point_rows:
-                cur.executemany(f"INSERT INTO frs_collect_points VALUES ({', '.join([mark] * 4)})", point_rows)
+            marks = ", ".join("?" * len(upload_ids))
+            cur.execute(f'SELECT upload_id, "row", id, upn, fields, results FROM pupilrecord '
+                        f"WHERE upload_id IN ({marks})", upload_ids)
+            return cur.fetchall()
         finally:
             cur.close()
-
-    def insert_results(self, collection_id: int, school_ids: list[int]) -> list[tuple]:
-        """Write the batch's results; return (school, key stage, column, grade, entries) counts.
-
-        The batch's pupils are found by their id range (allocated just before), so the work per
-        batch does not grow with what earlier batches wrote. PostgreSQL counts the rows as it
-        inserts them (a data-modifying WITH); SQLite counts them afterwards through the index."""
-        lo, hi = self.batch_ids
-        schools = ", ".join(str(int(i)) for i in school_ids)
-        where = (f"cp.id BETWEEN {int(lo)} AND {int(hi)} AND cp.collection_id = {int(collection_id)} "
-                 f"AND cp.school_id IN ({schools})")
-        each = ("json_each_text(pr.results) AS r" if self.dialect == "postgresql" else "json_each(pr.results) AS r")
-        insert = (f"INSERT INTO collected_result ({', '.join(RESULT_COLUMNS)}) "
-                  "SELECT cp.collection_id, cp.id, cp.school_id, cp.keystage, r.key, COALESCE(c.subject, r.key), "
-                  "CAST(r.value AS VARCHAR(20)), p.points, c.discount_code, c.subject_code, c.qualification "
-                  "FROM collected_pupil cp "
-                  "JOIN pupilrecord pr ON pr.id = cp.record_id "
-                  f"CROSS JOIN {each} "
-                  "LEFT JOIN frs_collect_column c ON c.keystage = cp.keystage AND c.column_id = r.key "
-                  "LEFT JOIN frs_collect_points p ON p.keystage = cp.keystage AND p.column_id = r.key "
-                  "AND p.grade = CAST(r.value AS VARCHAR(20)) "
-                  f"WHERE {where}")
-        if self.dialect == "postgresql":
-            if not self.analysed:
-                # the planner's figures for tables filled in this very transaction say "empty";
-                # ANALYZE sees the transaction's own rows, so later batches use the indexes
-                self.connection.exec_driver_sql("ANALYZE collected_pupil")
-                self.analysed = True
-            return self.connection.exec_driver_sql(
-                f"WITH written AS ({insert} RETURNING school_id, keystage, column_id, grade) "
-                "SELECT school_id, keystage, column_id, grade, count(*) FROM written "
-                "GROUP BY school_id, keystage, column_id, grade").all()
-        self.connection.exec_driver_sql(insert)
-        return self.connection.exec_driver_sql(
-            "SELECT school_id, keystage, column_id, grade, count(*) FROM collected_result "
-            f"WHERE collection_id = {int(collection_id)} AND school_id IN ({schools}) "
-            "GROUP BY school_id, keystage, column_id, grade").all()
 
     def pupil_ids(self, n: int) -> list[int]:
         if n == 0:
             return []
-        if self.dialect == "postgresql":
+        if self.postgresql:
             with self.raw.cursor() as cur:
                 cur.execute("SELECT nextval(%s) FROM generate_series(1, %s)", (self.sequence, n))
                 return [r[0] for r in cur.fetchall()]
         first, self.next_id = self.next_id, self.next_id + n
         return list(range(first, first + n))
 
+    def result_head(self, collection_id: int, pupil_id: int, school_id: int):
+        if self.postgresql:
+            return f"{collection_id}\t{pupil_id}\t{school_id}\t"
+        return (collection_id, pupil_id, school_id)
+
+    def result_tail(self, values: tuple):
+        if self.postgresql:
+            return "\t".join(_copy_text(v) for v in values) + "\n"
+        return values
+
     @staticmethod
     def json(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), default=str)
 
-    def write(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    def write_pupils(self, rows: list[tuple]) -> None:
         if not rows:
             return
-        if self.dialect == "postgresql":
+        if self.postgresql:
             with self.raw.cursor() as cur:
-                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                with cur.copy(f"COPY collected_pupil ({', '.join(PUPIL_COLUMNS)}) FROM STDIN") as copy:
                     for r in rows:
                         copy.write_row(r)
         else:
-            marks = ", ".join("?" * len(columns))
-            cur = self.raw.cursor()
-            try:
-                cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-                                [tuple(v.isoformat() if isinstance(v, dt.date) else v for v in r) for r in rows])
-            finally:
-                cur.close()
+            self._insert("collected_pupil", PUPIL_COLUMNS,
+                         [tuple(v.isoformat() if isinstance(v, dt.date) else v for v in r) for r in rows])
+
+    @contextlib.contextmanager
+    def results(self) -> Iterator[Callable[[list], None]]:
+        """``send(rows)`` for result rows made by :meth:`result_head` + :meth:`result_tail`."""
+        if not self.postgresql:
+            yield lambda rows: self._insert("collected_result", RESULT_COLUMNS, rows) if rows else None
+            return
+        with self.raw.cursor() as cur:
+            with cur.copy(f"COPY collected_result ({', '.join(RESULT_COLUMNS)}) FROM STDIN") as copy:
+                yield lambda rows: copy.write("".join(rows)) if rows else None
+
+    def write_summaries(self, school_rows: list[dict], upload_rows: list[dict]) -> None:
+        if school_rows:
+            self.s.execute(insert(CollectionSchool), school_rows)
+        if upload_rows:
+            self.s.execute(insert(CollectedUpload), upload_rows)
+
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        cur = self.raw.cursor()
+        try:
+            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                            rows)
+        finally:
+            cur.close()
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _str(value: Any) -> str | None:
@@ -583,11 +651,16 @@ def collection_key_stage(service, collection_id: int) -> int | None:
     with service._session() as s:
         row = s.get(Collection, collection_id)
         return row.key_stage if row is not None and row.state == COMPLETE else None
+_READ_SCHOOLS = 20  # schools read per query (and held, as finished cohorts, until they are yielded)
 
 
 def iter_cohorts(service, collection_id: int, *, school_dfe: str | None = None) -> Iterator[SchoolCohort]:
     """Each school's collected cohort, one school at a time (the round is never held in memory).
-    A KS4 school's GCSE and non-GCSE pupils are merged by UPN into one pupil with all results."""
+    A KS4 school's GCSE and non-GCSE pupils are merged by UPN into one pupil with all results.
+
+    Schools are read in batches (three queries per batch, not per school), and the results come
+    back as shared :class:`Result` objects: a result holds no pupil, so the thousands of 'grade 7 in
+    English Language' entries of a round are one object (they are frozen)."""
     with service._session() as s:
         coll = s.get(Collection, collection_id)
         if coll is None:
@@ -598,43 +671,82 @@ def iter_cohorts(service, collection_id: int, *, school_dfe: str | None = None) 
         if school_dfe is not None:
             query = query.where(CollectionSchool.school_dfe == school_dfe.strip())
         schools = s.execute(query).all()  # (id, dfe, name): a few hundred KB for a national round
-    columns = _ColumnIndex(service.kernel)
-    for school_id, dfe, name in schools:
-        with service._session() as s:
-            yield _cohort(s, columns, coll, school_id, dfe, name)
+    reader = _CohortReader(service, coll)
+    for first in range(0, len(schools), _READ_SCHOOLS):
+        yield from reader.read(schools[first:first + _READ_SCHOOLS])
 
 
-def _cohort(s, columns: _ColumnIndex, coll: Collection, school_id: int, dfe: str, name: str) -> SchoolCohort:
-    uploads = s.execute(select(CollectedUpload.upload_id, CollectedUpload.keystage).where(
-        CollectedUpload.collection_id == coll.id, CollectedUpload.school_id == school_id)
-        .order_by(CollectedUpload.keystage, CollectedUpload.upload_id)).all()
-    pupils = s.execute(select(PupilRow.id, PupilRow.keystage, PupilRow.upn, PupilRow.forename, PupilRow.surname,
-                              PupilRow.gender, PupilRow.date_of_birth, PupilRow.nc_year, PupilRow.characteristics)
-                       .where(PupilRow.collection_id == coll.id, PupilRow.school_id == school_id)
-                       .order_by(PupilRow.id)).all()
-    results: dict[int, list[Result]] = defaultdict(list)
-    for pupil_id, keystage, column_id, subject, grade, points, discount, subject_code, qual in s.execute(
-            select(CollectedResult.pupil_id, CollectedResult.keystage, CollectedResult.column_id,
-                   CollectedResult.subject, CollectedResult.grade, CollectedResult.points,
-                   CollectedResult.discount_code, CollectedResult.subject_code, CollectedResult.qualification)
-            .where(CollectedResult.collection_id == coll.id, CollectedResult.school_id == school_id)
-            .order_by(CollectedResult.pupil_id, CollectedResult.id)):
-        results[pupil_id].append(Result(keystage=keystage, column_id=column_id, subject=subject, grade=grade,
-                                        points=points, discount_code=discount, subject_code=subject_code,
-                                        qualification=qual, meta=columns.get(keystage, column_id).meta))
+class _CohortReader:
+    def __init__(self, service, coll: Collection):
+        self.service, self.coll = service, coll
+        self.columns = _ColumnIndex(service.kernel)
+        self.results: dict[tuple, Result] = {}  # one Result per distinct stored (key stage, column, grade, ...)
+
+    def read(self, batch: list[tuple[int, str, str]]) -> list[SchoolCohort]:
+        school_ids = [school_id for school_id, _dfe, _name in batch]
+        uploads: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        pupils: dict[int, list[tuple]] = defaultdict(list)
+        results: dict[int, list[Result]] = defaultdict(list)
+        with self.service._session() as s:
+            connection = s.connection()
+            postgresql = connection.dialect.name == "postgresql"
+            raw = connection.connection.driver_connection
+            if postgresql:
+                where, params = "collection_id = %s AND school_id = ANY(%s)", (self.coll.id, school_ids)
+            else:
+                where = f"collection_id = ? AND school_id IN ({', '.join('?' * len(school_ids))})"
+                params = (self.coll.id, *school_ids)
+            cur = raw.cursor()
+            try:
+                if postgresql:  # the batch's results are sorted in memory, not on disk
+                    cur.execute("SET LOCAL work_mem = '32MB'")
+                cur.execute(f"SELECT school_id, upload_id, keystage FROM collected_upload WHERE {where} "
+                            "ORDER BY keystage, upload_id", params)
+                for school_id, upload_id, keystage in cur.fetchall():
+                    uploads[school_id].append((upload_id, keystage))
+                cur.execute("SELECT school_id, id, keystage, upn, forename, surname, gender, date_of_birth, nc_year, "
+                            f"characteristics{'::text' if postgresql else ''} FROM collected_pupil WHERE {where} "
+                            "ORDER BY id", params)
+                for row in cur:
+                    pupils[row[0]].append(row)
+                cur.execute("SELECT pupil_id, keystage, column_id, subject, grade, points, discount_code, subject_code, "
+                            f"qualification FROM collected_result WHERE {where} ORDER BY pupil_id, id", params)
+                shared, get = self.results, self.results.get
+                last, into = None, None
+                for row in cur:
+                    if row[0] != last:
+                        last, into = row[0], results[row[0]]
+                    kind = row[1:]
+                    result = get(kind)
+                    if result is None:
+                        result = shared[kind] = self._result(*kind)
+                    into.append(result)
+            finally:
+                cur.close()
+        return [_cohort(self.coll, dfe, name, uploads.get(school_id, ()), pupils.get(school_id, ()), results)
+                for school_id, dfe, name in batch]
+
+    def _result(self, keystage, column_id, subject, grade, points, discount, subject_code, qual) -> Result:
+        return Result(keystage=keystage, column_id=column_id, subject=subject, grade=grade, points=points,
+                      discount_code=discount, subject_code=subject_code, qualification=qual,
+                      meta=self.columns.get(keystage, column_id).meta)
+
+
+def _cohort(coll: Collection, dfe: str, name: str, uploads, pupils, results: dict[int, list[Result]]) -> SchoolCohort:
     merged: dict[str, dict[str, Any]] = {}
     order: list[str] = []
-    for pupil_id, _ks, upn, forename, surname, gender, dob, nc_year, chars in pupils:
+    for _school, pupil_id, _ks, upn, forename, surname, gender, dob, nc_year, chars in pupils:
+        chars = _json(chars) if chars and chars != "{}" else {}
         key = upn or f"row:{pupil_id}"  # a pupil without a UPN cannot be matched: kept on its own
         if key not in merged:
             merged[key] = {"upn": upn or "", "forename": forename, "surname": surname, "gender": gender,
-                           "date_of_birth": dob, "nc_year": nc_year, "characteristics": dict(chars or {}),
-                           "results": []}
+                           "date_of_birth": dt.date.fromisoformat(dob) if isinstance(dob, str) else dob,
+                           "nc_year": nc_year, "characteristics": dict(chars), "results": []}
             order.append(key)
         else:
-            for k, v in (chars or {}).items():
+            for k, v in chars.items():
                 merged[key]["characteristics"].setdefault(k, v)
-        merged[key]["results"] += results.get(pupil_id, [])
+        merged[key]["results"] += results.pop(pupil_id, ())
     return SchoolCohort(
         school_dfe=dfe, school_name=name, round_id=coll.round_id, key_stage=coll.key_stage, year=coll.year,
         collection_id=coll.id, keystages=tuple(dict.fromkeys(ks for _id, ks in uploads)),
