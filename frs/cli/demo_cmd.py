@@ -22,7 +22,8 @@ DEMO_PASSWORDS = {MANAGER: "manage-data-demo", SETUP_USER: "setup-user-demo", OP
 
 def demo_config(base: Path | None, home: Path, today: dt.date) -> Path:
     """The configuration plus a KS4 and a KS5 round of this year that are open now (they opened
-    two weeks ago and close in three weeks), written to ``<home>/demo/frs-demo.toml``."""
+    two weeks ago and close in three weeks) and the past KS4 and KS5 rounds the demo collects and
+    analyses (:mod:`frs.demo_results`), written to ``<home>/demo/frs-demo.toml``."""
     text = base.read_text(encoding="utf-8") if base else ""
     opens, closes = today - dt.timedelta(days=14), today + dt.timedelta(days=21)
     year = today.year if today.month >= 8 else today.year - 1  # the summer's exams whose results are in
@@ -30,11 +31,21 @@ def demo_config(base: Path | None, home: Path, today: dt.date) -> Path:
         f"\n[[rounds]]\nid = \"ks{ks}-demo-{today.year}\"\nkey_stage = {ks}\nyear = {year}\n"
         f"opens = {opens.isoformat()}T00:00:00\ncloses = {closes.isoformat()}T17:00:00\n"
         f"reports_due = {(closes + dt.timedelta(days=30)).isoformat()}\n" for ks in (4, 5))
+    from ..demo_results import round_config
+
     path = home / "demo" / "frs-demo.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n# added by `frs demo`: rounds open now, so uploads are accepted today\n" + rounds,
-                    encoding="utf-8")
+    path.write_text(text + "\n# added by `frs demo`: rounds open now, so uploads are accepted today\n" + rounds
+                    + "\n# added by `frs demo`: past rounds of several made-up schools, collected and analysed\n"
+                    + round_config(), encoding="utf-8")
     return path
+
+
+def _progress(label: str):
+    """A progress line on stderr for long steps (one line, rewritten in place)."""
+    def show(done: int, total: int) -> None:
+        click.echo(f"\r   {label}: {done} of {total}", nl=done >= total, err=True)
+    return show
 
 
 @main.command("demo")
@@ -53,13 +64,16 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
     round for each key stage that is open today (written to <home>/demo/frs-demo.toml), so uploads
     are accepted now. Creates the school (DfE 1231234), a Manage Data user, a Setup user and an
     operator with the demo passwords it prints, writes a template with made-up pupils, fills it
-    in, uploads a copy with mistakes and a clean copy (confirmed), then starts the portal.
+    in, uploads a copy with mistakes and a clean copy (confirmed). Then several made-up schools
+    upload in a past KS4 and KS5 round, which is collected and analysed, so the demo school has
+    reports and dashboards to see (once; later runs leave them). Then it starts the portal.
     Safe to run again.
     """
     from .. import config as config_mod
     from ..config import LONDON
     from ..connectors import School
     from ..demo import DemoSource, fill_results
+    from ..demo_results import PAST_ROUNDS, SCHOOLS, play_past_rounds
     from ..kernel import Kernel, UnknownKeyStage
     from ..services import accounts
     from ..storage.service import Service
@@ -128,6 +142,13 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
         when = view.uploaded_at.astimezone(LONDON).strftime("%d/%m/%Y %H:%M")
         click.echo(f"   #{view.id:<4} {view.status:<22} {view.pupils:>3} pupils  {when}  {view.filename}"
                    + (f"  ({view.report_status})" if view.report_status else ""))
+    click.echo(f"\n5. A past KS4 and KS5 round of {len(SCHOOLS)} made-up schools, collected and analysed:")
+    collected = play_past_rounds(kernel, Service.from_kernel, pupils, click.echo, _progress)
+    if not collected:
+        click.echo("   already collected and analysed by an earlier run; left as they were.")
+    if not kernel.measures(4).measures:
+        click.echo("   (no measures are enabled, so there are no reports: add ks4_measures and ks5_measures "
+                   "to [plugins] enabled)")
     frs = program()
     env = f"FRS_CONFIG={shlex.quote(str(demo_path))}"
     click.echo(f"\nTry: {env} {frs} validate {shlex.quote(str(out / ('with_mistakes_' + name)))} --school {SCHOOL_DFE}\n"
@@ -140,6 +161,9 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
                f"   {MANAGER:<40} password {DEMO_PASSWORDS[MANAGER]:<18} (Manage Data: templates, uploads)\n"
                f"   {SETUP_USER:<40} password {DEMO_PASSWORDS[SETUP_USER]:<18} (Setup: Data Exchange)\n"
                f"   {OPERATOR:<40} password {DEMO_PASSWORDS[OPERATOR]:<18} (operator pages)\n"
+               f"Reports: sign in as {MANAGER}, then Reports in the menu "
+               f"(http://{shown_host}:{port}/school/{SCHOOL_DFE}/reports): the PDF summary and dashboards of "
+               f"rounds {' and '.join(PAST_ROUNDS)} against all {len(SCHOOLS)} schools and the national figures.\n"
                f"Files to upload: {out / ('with_mistakes_' + name)} (has mistakes), {out / name} (clean).")
     if not serve:
         click.echo(f"Start it with: {env} {frs} serve")
