@@ -98,7 +98,7 @@ def _gcse_grade(rng: random.Random, ability: float) -> int | str:
 def gcse_rows(rng: random.Random, pupils: int, level: float) -> tuple[list[dict], list[dict]]:
     """Made-up GCSE and non-GCSE results: a pupil's grades centre on their ability."""
     gcse, nongcse = [], []
-    for _ in range(pupils):
+    for n in range(pupils):
         ability = 4.7 + level + rng.gauss(0, 1.4)
         results: dict[str, object] = {s: _gcse_grade(rng, ability) for s in GCSE_CORE}
         if ability > 6 and rng.random() < 0.6:
@@ -113,7 +113,7 @@ def gcse_rows(rng: random.Random, pupils: int, level: float) -> tuple[list[dict]
         for subject in rng.sample(GCSE_OPTIONS, 2):
             results[subject] = _gcse_grade(rng, ability + 0.2)
         gcse.append(results)
-        if rng.random() < 0.4:
+        if n == 0 or rng.random() < 0.4:  # the first always, so a non-GCSE file is never empty
             index = max(0, min(len(BTEC_GRADES) - 1, round(3.5 - (ability - 4.5) + rng.gauss(0, 1))))
             nongcse.append({rng.choice(BTECS): BTEC_GRADES[index]})
         else:
