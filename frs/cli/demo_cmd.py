@@ -106,6 +106,16 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
     click.echo(f"Database ready; school {SCHOOL_DFE} {SCHOOL_NAME}; users {MANAGER} (Manage Data), "
                f"{SETUP_USER} (Setup) and operator {OPERATOR}.")
 
+    # first, so that today's confirmed upload is the school's current one
+    click.echo(f"\nLast results season: {len(SCHOOLS)} made-up schools in a past KS4 and KS5 round, "
+               "collected and analysed (the uploads of a school's template in today's round replace its past one):")
+    collected = play_past_rounds(kernel, Service.from_kernel, min(pupils, 30), click.echo, _progress)
+    if not collected:
+        click.echo("   already collected and analysed by an earlier run; left as they were.")
+    if not kernel.measures(4).measures:
+        click.echo("   (no measures are enabled, so there are no reports: add ks4_measures and ks5_measures "
+                   "to [plugins] enabled)")
+
     school = School(SCHOOL_DFE, SCHOOL_NAME)
     cohort = DemoSource(rnd.year, pupils).fetch_cohort(school, ks.nc_year)
     template = build_template(kernel, ks, school, rnd, cohort)
@@ -142,13 +152,6 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
         when = view.uploaded_at.astimezone(LONDON).strftime("%d/%m/%Y %H:%M")
         click.echo(f"   #{view.id:<4} {view.status:<22} {view.pupils:>3} pupils  {when}  {view.filename}"
                    + (f"  ({view.report_status})" if view.report_status else ""))
-    click.echo(f"\n5. A past KS4 and KS5 round of {len(SCHOOLS)} made-up schools, collected and analysed:")
-    collected = play_past_rounds(kernel, Service.from_kernel, min(pupils, 30), click.echo, _progress)
-    if not collected:
-        click.echo("   already collected and analysed by an earlier run; left as they were.")
-    if not kernel.measures(4).measures:
-        click.echo("   (no measures are enabled, so there are no reports: add ks4_measures and ks5_measures "
-                   "to [plugins] enabled)")
     frs = program()
     env = f"FRS_CONFIG={shlex.quote(str(demo_path))}"
     click.echo(f"\nTry: {env} {frs} validate {shlex.quote(str(out / ('with_mistakes_' + name)))} --school {SCHOOL_DFE}\n"
