@@ -22,7 +22,8 @@ DEMO_PASSWORDS = {MANAGER: "manage-data-demo", SETUP_USER: "setup-user-demo", OP
 
 def demo_config(base: Path | None, home: Path, today: dt.date) -> Path:
     """The configuration plus a KS4 and a KS5 round of this year that are open now (they opened
-    two weeks ago and close in three weeks), written to ``<home>/demo/frs-demo.toml``."""
+    two weeks ago and close in three weeks) and the past KS4 and KS5 rounds the demo collects and
+    analyses (:mod:`frs.demo_results`), written to ``<home>/demo/frs-demo.toml``."""
     text = base.read_text(encoding="utf-8") if base else ""
     opens, closes = today - dt.timedelta(days=14), today + dt.timedelta(days=21)
     year = today.year if today.month >= 8 else today.year - 1  # the summer's exams whose results are in
@@ -30,17 +31,27 @@ def demo_config(base: Path | None, home: Path, today: dt.date) -> Path:
         f"\n[[rounds]]\nid = \"ks{ks}-demo-{today.year}\"\nkey_stage = {ks}\nyear = {year}\n"
         f"opens = {opens.isoformat()}T00:00:00\ncloses = {closes.isoformat()}T17:00:00\n"
         f"reports_due = {(closes + dt.timedelta(days=30)).isoformat()}\n" for ks in (4, 5))
+    from ..demo_results import round_config
+
     path = home / "demo" / "frs-demo.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n# added by `frs demo`: rounds open now, so uploads are accepted today\n" + rounds,
-                    encoding="utf-8")
+    path.write_text(text + "\n# added by `frs demo`: rounds open now, so uploads are accepted today\n" + rounds
+                    + "\n# added by `frs demo`: past rounds of several made-up schools, collected and analysed\n"
+                    + round_config(), encoding="utf-8")
     return path
+
+
+def _progress(label: str):
+    """A progress line on stderr for long steps (one line, rewritten in place)."""
+    def show(done: int, total: int) -> None:
+        click.echo(f"\r   {label}: {done} of {total}", nl=done >= total, err=True)
+    return show
 
 
 @main.command("demo")
 @click.option("--keystage", default="ks5_alevel", show_default=True, help="Key stage to demonstrate.")
 @click.option("--pupils", default=30, show_default=True, type=click.IntRange(3, 2000),
-              help="Pupils in the demo cohort (3 to 2000).")
+              help="Pupils in the demo cohort (3 to 2000); each school of the past rounds has up to 30.")
 @click.option("--serve/--no-serve", default=True, show_default=True,
               help="Start the web portal afterwards (Ctrl+C stops it).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address for the portal.")
@@ -53,13 +64,16 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
     round for each key stage that is open today (written to <home>/demo/frs-demo.toml), so uploads
     are accepted now. Creates the school (DfE 1231234), a Manage Data user, a Setup user and an
     operator with the demo passwords it prints, writes a template with made-up pupils, fills it
-    in, uploads a copy with mistakes and a clean copy (confirmed), then starts the portal.
+    in, uploads a copy with mistakes and a clean copy (confirmed). Then several made-up schools
+    upload in a past KS4 and KS5 round, which is collected and analysed, so the demo school has
+    reports and dashboards to see (once; later runs leave them). Then it starts the portal.
     Safe to run again.
     """
     from .. import config as config_mod
     from ..config import LONDON
     from ..connectors import School
     from ..demo import DemoSource, fill_results
+    from ..demo_results import PAST_ROUNDS, SCHOOLS, play_past_rounds
     from ..kernel import Kernel, UnknownKeyStage
     from ..services import accounts
     from ..storage.service import Service
@@ -91,6 +105,16 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
         accounts.set_password(service, email, password, operator=email == OPERATOR)
     click.echo(f"Database ready; school {SCHOOL_DFE} {SCHOOL_NAME}; users {MANAGER} (Manage Data), "
                f"{SETUP_USER} (Setup) and operator {OPERATOR}.")
+
+    # first, so that today's confirmed upload is the school's current one
+    click.echo(f"\nLast results season: {len(SCHOOLS)} made-up schools in a past KS4 and KS5 round, "
+               "collected and analysed (the uploads of a school's template in today's round replace its past one):")
+    collected = play_past_rounds(kernel, Service.from_kernel, min(pupils, 30), click.echo, _progress)
+    if not collected:
+        click.echo("   already collected and analysed by an earlier run; left as they were.")
+    if not kernel.measures(4).measures:
+        click.echo("   (no measures are enabled, so there are no reports: add ks4_measures and ks5_measures "
+                   "to [plugins] enabled)")
 
     school = School(SCHOOL_DFE, SCHOOL_NAME)
     cohort = DemoSource(rnd.year, pupils).fetch_cohort(school, ks.nc_year)
@@ -140,6 +164,9 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
                f"   {MANAGER:<40} password {DEMO_PASSWORDS[MANAGER]:<18} (Manage Data: templates, uploads)\n"
                f"   {SETUP_USER:<40} password {DEMO_PASSWORDS[SETUP_USER]:<18} (Setup: Data Exchange)\n"
                f"   {OPERATOR:<40} password {DEMO_PASSWORDS[OPERATOR]:<18} (operator pages)\n"
+               f"Reports: sign in as {MANAGER}, then Reports in the menu "
+               f"(http://{shown_host}:{port}/school/{SCHOOL_DFE}/reports): the PDF summary and dashboards of "
+               f"rounds {' and '.join(PAST_ROUNDS)} against all {len(SCHOOLS)} schools and the national figures.\n"
                f"Files to upload: {out / ('with_mistakes_' + name)} (has mistakes), {out / name} (clean).")
     if not serve:
         click.echo(f"Start it with: {env} {frs} serve")
