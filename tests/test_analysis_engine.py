@@ -184,3 +184,11 @@ def test_an_indicator_needs_what_it_summarises():
         Indicator("x", "X", "ratio", pupil_key="a")
     with pytest.raises(ValueError):
         Indicator("x", "X", "median", pupil_key="a")
+
+
+def test_a_percentage_interval_stays_between_0_and_100():
+    national = {"mean": 50.0, "sd": 50.0}
+    low, high = engine.interval(engine.PERCENT, 98.0, 6, national)
+    assert 0.0 < low < 98.0 and high == 100.0
+    low, high = engine.interval(engine.PERCENT, 2.0, 6, national)
+    assert low == 0.0 and 2.0 < high < 100.0

@@ -453,6 +453,8 @@ def interval(kind: str, value: float, n: int, national: Mapping[str, Any], own_d
         half = Z95 * sd * math.sqrt(n) / own_denominator
     else:
         half = Z95 * sd / math.sqrt(n)
+    if kind == PERCENT:  # a percentage cannot go below 0 or past 100, however small the school
+        return max(0.0, value - half), min(100.0, value + half)
     return value - half, value + half
 
 
