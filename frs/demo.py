@@ -83,3 +83,38 @@ def fill_results(data: bytes, kernel, keystage, per_pupil: int = 4, seed: int = 
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+CENSUS_HEADER = ("LEA,Estab,UPN,Surname,Forename,Middlenames,Sex,DOB,NCyearActual,EnrolStatus,FSMeligible,"
+                 "Language,SENProvision")
+
+
+def census_extract(dfe: str, pupils) -> str:
+    """A DfE-style census extract (CSV, dates day/month/year) of made-up pupils of one school;
+    ``pupils`` are :class:`frs.testing.fake_partners.KitPupil`."""
+    lines = [CENSUS_HEADER]
+    for p in pupils:
+        y, m, d = p.date_of_birth.split("-")
+        lines.append(f"{dfe[:3]},{dfe[3:]},{p.upn},{p.surname},{p.forename},,{p.gender},{d}/{m}/{y},"
+                     f"{p.nc_year},C,0,ENG,N")
+    return "\n".join(lines) + "\n"
+
+
+def write_demo_census(config, dfe: str, exam_year: int, count: int):
+    """Put a census extract of ``count`` Year 11 and ``count`` Year 13 pupils for school ``dfe``
+    into the census source's folder, so templates from the portal come pre-filled. Returns its
+    path, or None when the census source is not configured. An existing extract is kept."""
+    from .connectors import SourceContext
+    from .testing.fake_partners import kit_pupils
+
+    settings = config.plugin_settings.get("census")
+    if settings is None or (config.enabled is not None and "census" not in config.enabled):
+        return None
+    folder = SourceContext(config=config).resolve(settings.get("folder", "instance/census"))
+    path = folder / f"census_{dfe}.csv"
+    if not path.exists():
+        pupils = (kit_pupils(dfe, count, nc_year=11, exam_year=exam_year, first_serial=200)
+                  + kit_pupils(dfe, count, nc_year=13, exam_year=exam_year, first_serial=600))
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(census_extract(dfe, pupils), encoding="utf-8")
+    return path

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from frs.connectors import dfe_number
+from frs.demo import census_extract
 from frs.testing.fake_partners import kit_pupils
 
-HEADER = "LEA,Estab,UPN,Surname,Forename,Middlenames,Sex,DOB,NCyearActual,EnrolStatus,FSMeligible,Language,SENProvision"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,13 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     dfe = dfe_number(args.dfe)
     if dfe is None:
         parser.error(f"{args.dfe!r} is not a 7-digit DfE number")
-    lines = [HEADER]
-    for p in kit_pupils(dfe, args.pupils, nc_year=11, exam_year=args.exam_year, first_serial=200):
-        y, m, d = p.date_of_birth.split("-")
-        lines.append(f"{dfe[:3]},{dfe[3:]},{p.upn},{p.surname},{p.forename},,{p.gender},{d}/{m}/{y},11,C,0,ENG,N")
+    pupils = kit_pupils(dfe, args.pupils, nc_year=11, exam_year=args.exam_year, first_serial=200)
     args.folder.mkdir(parents=True, exist_ok=True)
     path = args.folder / f"census_{dfe}.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(census_extract(dfe, pupils), encoding="utf-8")
     print(path)
     return 0
 

@@ -81,3 +81,19 @@ def test_demo_accounts_can_sign_in(tmp_path, monkeypatch):
         assert accounts.sign_in(service, email, password).email == email
     assert any(r["open"] for r in service.rounds())  # uploading works today
     service.engine.dispose()
+
+
+def test_demo_templates_come_from_a_pupil_source(tmp_path, monkeypatch):
+    """The portal's "Get template" for the demo school is pre-filled from a census extract."""
+    monkeypatch.setenv("FRS_HOME", str(tmp_path))
+    monkeypatch.delenv("FRS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("FRS_CONFIG", raising=False)
+    monkeypatch.setenv("FRS_NOW", "")
+    assert CliRunner().invoke(main, ["demo", "--pupils", "6", "--no-serve"]).exit_code == 0
+    monkeypatch.setenv("FRS_CONFIG", str(tmp_path / "demo" / "frs-demo.toml"))
+    for keystage in ("ks4_gcse", "ks5_alevel"):
+        out = tmp_path / f"{keystage}.xlsx"
+        result = CliRunner().invoke(main, ["template", "--school", "1231234", "--keystage", keystage,
+                                           "--output", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "6 pupils from census file census_1231234.csv" in result.output

@@ -72,7 +72,7 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
     from .. import config as config_mod
     from ..config import LONDON
     from ..connectors import School
-    from ..demo import DemoSource, fill_results
+    from ..demo import DemoSource, fill_results, write_demo_census
     from ..demo_results import PAST_ROUNDS, SCHOOLS, play_past_rounds
     from ..kernel import Kernel, UnknownKeyStage
     from ..services import accounts
@@ -105,6 +105,9 @@ def demo_command(app, keystage: str, pupils: int, serve: bool, host: str, port: 
         accounts.set_password(service, email, password, operator=email == OPERATOR)
     click.echo(f"Database ready; school {SCHOOL_DFE} {SCHOOL_NAME}; users {MANAGER} (Manage Data), "
                f"{SETUP_USER} (Setup) and operator {OPERATOR}.")
+    census = write_demo_census(cfg, SCHOOL_DFE, rnd.year, pupils)
+    if census is not None:
+        click.echo(f"Census extract for {SCHOOL_NAME} (the portal's templates come pre-filled from it): {census}")
 
     # first, so that today's confirmed upload is the school's current one
     click.echo(f"\nLast results season: {len(SCHOOLS)} made-up schools in a past KS4 and KS5 round, "
