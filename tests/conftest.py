@@ -206,3 +206,19 @@ def people(service):
     service.add_user(SETUP_ONLY, SCHOOL, ["setup"])
     service.add_user(OTHER_MANAGER, OTHER_SCHOOL, ["manage_data", "setup"])
     return service
+
+
+@pytest.fixture(scope="module")
+def ks5(kernel):
+    return kernel.keystage("ks5_alevel")
+
+
+@pytest.fixture(scope="module")
+def col(kernel, ks5):
+    """column id -> Excel letter"""
+    return {c.id: column_letter(i) for i, c in enumerate(kernel.columns(ks5))}
+
+
+def found(report):
+    """The (code, row, column) of every issue: what validation tests assert on."""
+    return {(i.code, i.row, i.column) for i in report.issues}

@@ -16,7 +16,7 @@ import zipfile
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from conftest import KS5_OPEN_NOW, MANAGER, SCHOOL, cohort_template, make_ks5_workbook
+from conftest import KS5_OPEN_NOW, MANAGER, SCHOOL, cohort_template, found, make_ks5_workbook
 
 import hostile
 from frs import upn
@@ -32,27 +32,12 @@ SHEET_PART = "xl/worksheets/sheet1.xml"
 
 
 @pytest.fixture(scope="module")
-def ks5(kernel):
-    return kernel.keystage("ks5_alevel")
-
-
-@pytest.fixture(scope="module")
 def template(kernel, ks5):
     return cohort_template(kernel, ks5, THE_SCHOOL, 6)
 
 
-@pytest.fixture(scope="module")
-def col(kernel, ks5):
-    """column id -> Excel letter"""
-    return {c.id: column_letter(i) for i, c in enumerate(kernel.columns(ks5))}
-
-
 def filled(kernel, ks5, template, edit=None):
     return fill_results(template, kernel, ks5, per_pupil=3, edit=edit)
-
-
-def found(report):
-    return {(i.code, i.row, i.column) for i in report.issues}
 
 
 def at(report, row, column):

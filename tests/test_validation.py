@@ -9,7 +9,7 @@ import json
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from conftest import cohort_template
+from conftest import cohort_template, found
 
 from frs import config
 from frs.cli import main
@@ -25,27 +25,12 @@ SCHOOL = School("1231234", "Test Academy")
 
 
 @pytest.fixture(scope="module")
-def ks5(kernel):
-    return kernel.keystage("ks5_alevel")
-
-
-@pytest.fixture(scope="module")
 def template(kernel, ks5):
     return cohort_template(kernel, ks5, SCHOOL, 12)
 
 
-@pytest.fixture(scope="module")
-def col(kernel, ks5):
-    """column id -> Excel letter"""
-    return {c.id: column_letter(i) for i, c in enumerate(kernel.columns(ks5))}
-
-
 def filled(kernel, ks5, template, edit=None):
     return fill_results(template, kernel, ks5, per_pupil=3, edit=edit)
-
-
-def found(report):
-    return {(i.code, i.row, i.column) for i in report.issues}
 
 
 def test_filled_template_validates_clean(kernel, ks5, template):
