@@ -1,18 +1,20 @@
-"""Benchmark: the analysis of a national collection (measures, stored results, PDFs).
+"""Benchmark: the analysis of a collected national KS4 round (measures, stored results, every PDF).
 
-    .venv/bin/python bench/analyse.py                  # 3,500 schools x 180 pupils x 9 entries
+    .venv/bin/python bench/analyse.py                  # 3,500 schools x 180 pupils x 9 entries, PostgreSQL
+    .venv/bin/python bench/analyse.py --sqlite         # the same on a SQLite file
     .venv/bin/python bench/analyse.py --tiny           # a smoke test: 6 schools x 30 pupils
-    .venv/bin/python bench/analyse.py --database-url postgresql+psycopg://postgres@127.0.0.1/frs_bench
 
-The collection tables are not part of this branch, so synthetic SchoolCohort objects (built from
-the real template catalogues, deterministic per school) are fed straight into the runner
-(``frs.analysis.service.analyse_cohorts``), which stores every school's result in the database
-and every PDF in the reports file store, exactly as ``frs analyse`` does after a collection.
+The round is the one of ``bench/collect.py`` (the daemon's national benchmark): per school a GCSE
+upload (8 entries per pupil) and a non-GCSE upload (1 entry), confirmed, then collected with
+``frs collect``. What is timed is what the daemon runs after the collection: ``frs analyse`` of the
+collection (``frs.analysis.service.analyse``) with every school's measures stored, the all-schools
+figures, every PDF summary stored and the uploads marked *Reports available*.
 
-Printed: wall time of each pass, per school and per PDF; the baseline in the same run is the time
-to build the same cohorts without analysing them (ratio = analysis / building the input). Memory:
-resident size sampled every few hundred schools during the run (flat = it does not grow with the
-number of schools) and the peak.
+Each step runs in a fresh process. Printed: wall and CPU time of the analysis (its worker processes
+included), per school; the baseline of the same run is the time to read every cohort of the
+collection in one process (``iter_cohorts``, the analysis's input); resident memory of the analysis
+(its own process and its workers, summed) sampled through the run, so flat memory shows as the same
+figure at a quarter of the way and at the end; and whether analysing again stores the same bytes.
 """
 
 from __future__ import annotations
@@ -20,121 +22,180 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from frs.analysis import engine, synthetic  # noqa: E402
-from frs.analysis import service as analysis  # noqa: E402
-from frs.kernel import Kernel  # noqa: E402
-from frs.storage import db  # noqa: E402
-from frs.storage.files import FileStore  # noqa: E402
-from frs.storage.service import Service  # noqa: E402
+from collect import CONFIG as COLLECT_CONFIG, build  # noqa: E402  (the same national round)
+
+ANALYSE_CONFIG = COLLECT_CONFIG.replace('enabled = ["ks4_gcse", "ks4_nongcse"]',
+                                        'enabled = ["ks4_gcse", "ks4_nongcse", "ks4_measures"]')
+
+CHILD = r"""
+import json, os, sys, threading, time, resource
+from frs import config
+from frs.kernel import Kernel
+from frs.storage.service import Service
+from frs.storage import db
+what, workers = sys.argv[1], int(sys.argv[2])
+service = Service.from_kernel(Kernel(config.load()))
+out = {}
+
+def rss_mib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return int(next(l for l in handle if l.startswith("VmRSS")).split()[1]) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+def cpu():
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+started, cpu_before = time.perf_counter(), cpu()
+if what == "collect":
+    from frs.services.collections import collect
+    summary = collect(service, "ks4-2020")
+    out["collection_id"] = summary.id
+elif what == "read":
+    from frs.services.collections import iter_cohorts, latest_collection
+    n = 0
+    for cohort in iter_cohorts(service, latest_collection(service, "ks4-2020").id):
+        n += sum(len(p.results) for p in cohort.pupils)
+    out["results"] = n
+elif what == "analyse":
+    import multiprocessing
+    from frs.analysis.service import analyse
+    from frs.services.collections import latest_collection
+    samples, state = [], {"done": 0, "total": 0}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(1.0):
+            parent = rss_mib(os.getpid())
+            kids = sum(rss_mib(p.pid) for p in multiprocessing.active_children())
+            samples.append((state["done"], state["total"], round(parent), round(kids)))
+
+    def progress(done, total):
+        state["done"], state["total"] = done, total
+        if done % 500 == 0 or done == total:
+            print(f"\r  analysed {done}/{total} steps", end="", file=sys.stderr, flush=True)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    summary = analyse(service, latest_collection(service, "ks4-2020").id, progress=progress, workers=workers)
+    stop.set()
+    print(file=sys.stderr)
+    out.update(summary=summary, samples=samples)
+    from sqlmodel import func, select
+    from frs.storage.models import REPORTS_AVAILABLE, Upload
+    from frs.storage.models_analysis import SchoolAnalysis
+    with db.session(service.engine) as s:
+        out["stored"] = [tuple(r) for r in s.exec(select(SchoolAnalysis.school_dfe, SchoolAnalysis.result_sha256,
+                                                         SchoolAnalysis.pdf_sha256).order_by(SchoolAnalysis.school_dfe))]
+        out["reports_available"] = s.exec(select(func.count()).select_from(Upload)
+                                          .where(Upload.status == REPORTS_AVAILABLE)).one()
+out["seconds"] = time.perf_counter() - started
+out["cpu_seconds"] = cpu() - cpu_before
+out["peak_mib"] = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024
+print(json.dumps(out))
+"""
 
 
-def rss_mb() -> tuple[float, float]:
-    fields = {}
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+def child(what: str, env: dict, workers: int = 1) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, what, str(workers)], env=env, stdout=subprocess.PIPE,
+                         text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{what} failed (its error is above)")
+    return json.loads(out.stdout)
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and its finished worker processes (the machine is shared: wall
-    time depends on what else runs; CPU time does not)."""
-    import resource
-
-    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+def at_share(samples: list, share: float) -> tuple[int, int] | None:
+    """(parent, workers) resident MiB at the first sample past ``share`` of the steps."""
+    for done, total, parent, kids in samples:
+        if total and done >= share * total:
+            return parent, kids
+    return None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--schools", type=int, default=3500)
     parser.add_argument("--pupils", type=int, default=180)
-    parser.add_argument("--entries", type=int, default=9)
-    parser.add_argument("--key-stage", type=int, choices=(4, 5), default=4)
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="PDF processes")
-    parser.add_argument("--database-url", help="default: a new SQLite file in a temporary folder")
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                        help="analysis processes (frs analyse's default: the CPUs, at most 4)")
+    parser.add_argument("--db", default=os.environ.get("FRS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"),
+                        help="PostgreSQL admin URL; a fresh database is made and dropped")
+    parser.add_argument("--sqlite", action="store_true", help="use a SQLite file instead of PostgreSQL")
     parser.add_argument("--tiny", action="store_true", help="6 schools x 30 pupils: a smoke test")
-    parser.add_argument("--no-pdf", action="store_true")
     args = parser.parse_args()
     if args.tiny:
         args.schools, args.pupils = 6, 30
-    kernel = Kernel()
-    year = 2020 if args.key_stage == 4 else 2021
-    maker = synthetic.SchoolMaker(kernel, key_stage=args.key_stage, year=year, pupils=args.pupils,
-                                  entries=args.entries)
 
-    # baseline: building the same cohorts, nothing else
-    sample = min(args.schools, 200)
-    started = time.perf_counter()
-    for index in range(sample):
-        maker.make(index)
-    build_per_school = (time.perf_counter() - started) / sample
+    home = Path(tempfile.mkdtemp(prefix="frs-bench-analyse-"))
+    collect_config, analyse_config = home / "collect.toml", home / "frs.toml"
+    collect_config.write_text(COLLECT_CONFIG.format(home=home), encoding="utf-8")
+    analyse_config.write_text(ANALYSE_CONFIG.format(home=home), encoding="utf-8")
+    drop = None
+    if args.sqlite:
+        url = f"sqlite:///{home / 'frs.db'}"
+    else:
+        import psycopg
+        from sqlalchemy.engine import make_url
 
-    with tempfile.TemporaryDirectory(prefix="frs-bench-") as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/frs.db"
-        service = Service(kernel, db.make_engine(url), FileStore(Path(tmp) / "files"))
-        service.init_db()
-        samples: list[tuple[int, float]] = []
-        marks: dict[str, float] = {}
+        drop = f"frs_bench_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(args.db, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{drop}"')
+        url = make_url(args.db).set(drivername="postgresql+psycopg", database=drop).render_as_string(
+            hide_password=False)
+    env = {**os.environ, "FRS_DATABASE_URL": url, "FRS_NOW": "2020-09-04T17:00:01"}
+    try:
+        print(f"building {args.schools} schools x {args.pupils} pupils ...", file=sys.stderr)
+        built = build(url, collect_config, args.schools, args.pupils)
+        # collected with no measure enabled, so the collection's own hook does not analyse it
+        collected = child("collect", {**env, "FRS_CONFIG": str(collect_config)})
+        env["FRS_CONFIG"] = str(analyse_config)
+        read = child("read", env)
+        first = child("analyse", env, args.workers)
+        again = child("analyse", env, args.workers) if args.tiny else None
+    finally:
+        if drop:
+            import psycopg
 
-        def cohorts():
-            for index in range(args.schools):
-                if index % max(1, args.schools // 7) == 0:
-                    samples.append((index, rss_mb()[0]))
-                yield maker.make(index)
-
-        def progress(done: int, total: int) -> None:
-            if done == args.schools and "pass1" not in marks:
-                marks["pass1"] = time.perf_counter()
-            if done % 250 == 0 or done == total:
-                print(f"\r  {done}/{total}", end="", file=sys.stderr, flush=True)
-
-        cpu_before = _cpu()
-        started = time.perf_counter()
-        summary = analysis.analyse_cohorts(service, cohorts(), collection_id=1, progress=progress,
-                                           pdfs=not args.no_pdf, workers=args.workers, total=args.schools)
-        total = time.perf_counter() - started
-        cpu = _cpu() - cpu_before
-        print(file=sys.stderr)
-        pass1 = marks.get("pass1", started + total) - started
-        pass2 = total - pass1
-        reports = Path(tmp) / "reports"
-        pdf_bytes = sum(p.stat().st_size for p in reports.rglob("*") if p.is_file()) if reports.exists() else 0
-        # one PDF alone, in this process, for the time per PDF without parallelism
-        report = analysis.school_report(service, maker.make(0).school_dfe, summary["round_id"])
-        one = time.perf_counter()
-        for _ in range(10):
-            analysis.render_pdf(report)
-        per_pdf = (time.perf_counter() - one) / 10
-        # the same collection gives the same bytes
-        again = engine.canonical_json(engine.analyse_cohort(maker.make(0), kernel.measures(args.key_stage)))
-        same = report["analysis"]["result_sha256"] == __import__("hashlib").sha256(again.encode()).hexdigest()
-        db_size = Path(tmp, "frs.db").stat().st_size / 1e6 if not args.database_url else None
-    current, peak = rss_mb()
+            with psycopg.connect(args.db, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
+    schools = first["summary"]["schools"]
+    reports = home / "reports"
+    pdf_bytes = sum(p.stat().st_size for p in reports.rglob("*.pdf")) if reports.exists() else 0
+    pdf_bytes = pdf_bytes or sum(p.stat().st_size for p in reports.rglob("*") if p.is_file())
+    quarter, end = at_share(first["samples"], 0.25), at_share(first["samples"], 1.0) or (
+        first["samples"][-1][2:] if first["samples"] else None)
     out = {
-        "schools": args.schools, "pupils_per_school": args.pupils, "entries_per_pupil": args.entries,
-        "key_stage": args.key_stage, "workers": args.workers, "database": "postgresql" if args.database_url else "sqlite",
-        "total_seconds": round(total, 1), "under_5_minutes": total < 300,
-        "pass1_measures_and_store_seconds": round(pass1, 1), "pass2_compare_and_pdf_seconds": round(pass2, 1),
-        "ms_per_school": round(1000 * total / args.schools, 1),
-        "cpu_seconds_all_processes": round(cpu, 1),
-        "cpu_seconds_over_2_cores": round(cpu / 2, 1),
-        "load_average_1min_at_end": os.getloadavg()[0],
-        "ms_per_pdf_single_process": round(1000 * per_pdf, 1),
-        "baseline_build_cohort_ms": round(1000 * build_per_school, 1),
-        "ratio_analysis_to_building_input": round(total / args.schools / build_per_school, 2),
-        "pdf_total_mb": round(pdf_bytes / 1e6, 1), "db_mb": round(db_size, 1) if db_size else None,
-        "rss_mb_samples": [(i, round(m)) for i, m in samples], "rss_mb_end": round(current),
-        "peak_rss_mb": round(peak), "same_bytes_on_rerun": same,
+        "database": "sqlite" if args.sqlite else "postgresql", "schools": schools,
+        "pupils_per_school": args.pupils, "entries_per_pupil": 9, "pupils": first["summary"]["pupils"],
+        "workers": args.workers, "cpus": os.cpu_count(), "build_seconds": round(built, 1),
+        "collect_seconds": round(collected["seconds"], 1),
+        "analysis_seconds": round(first["seconds"], 1), "under_5_minutes": first["seconds"] < 300,
+        "ms_per_school": round(1000 * first["seconds"] / schools, 1),
+        "cpu_seconds_all_processes": round(first["cpu_seconds"], 1),
+        "cpu_ms_per_school": round(1000 * first["cpu_seconds"] / schools, 1),
+        "baseline_read_all_cohorts_seconds": round(read["seconds"], 1),
+        "ratio_analysis_to_reading_its_input": round(first["seconds"] / read["seconds"], 2),
+        "pdfs_stored": sum(1 for row in first["stored"] if row[2]),
+        "uploads_reports_available": first["reports_available"],
+        "pdf_total_mb": round(pdf_bytes / 1e6, 1),
+        "rss_mib_parent_workers_at_25_percent": quarter, "rss_mib_parent_workers_at_end": end,
+        "peak_rss_mib_analysis_parent": round(first["peak_mib"]),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
+    if again is not None:
+        out["same_bytes_on_rerun"] = again["stored"] == first["stored"]
     print(json.dumps(out, indent=2))
 
 

@@ -36,6 +36,7 @@ class Kernel:
         from .analysis import hooks as analysis_hooks  # the analysis after each collection
 
         self.config = config if config is not None else config_mod.load()
+        self.added_plugins = tuple(plugins or ())  # not installed: another process cannot load them
         self.pm = plugins_mod.new_manager()
         kernel_parts = {KERNEL_PLUGIN: core, ANALYSIS_PLUGIN: analysis_hooks}
         for name, module in kernel_parts.items():

@@ -210,10 +210,22 @@ closes = 2020-09-04T17:00:00
     monkeypatch.setenv("FRS_CONFIG", str(cfg))
     monkeypatch.delenv("FRS_DATABASE_URL", raising=False)
     schools = cohorts(repo_kernel, n=2, pupils=10)
-    fake = types.ModuleType("frs.services.collections")
+    fake = types.ModuleType("frs.services.collections")  # collection 5 holds the synthetic schools
     fake.latest_collection = lambda service, round_id: 5 if round_id == "ks4-2020" else None
     fake.iter_cohorts = lambda service, collection_id, school_dfe=None: iter(
         [c for c in schools if school_dfe in (None, c.school_dfe)])
+
+    class Reader:
+        def __init__(self, service, collection_id):
+            self.coll = types.SimpleNamespace(id=collection_id, round_id="ks4-2020", key_stage=4, year=2020)
+
+        def batches(self, size=20, school_dfe=None):
+            return [[(n, c.school_dfe, c.school_name) for n, c in enumerate(schools)]]
+
+        def read(self, batch):
+            return [schools[n] for n, _dfe, _name in batch]
+
+    fake.CohortReader = Reader
     monkeypatch.setitem(sys.modules, "frs.services.collections", fake)
     import frs.services  # `from ..services import collections` finds the package's attribute first
 

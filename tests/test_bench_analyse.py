@@ -11,11 +11,12 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "analyse.py"
 
 
 def test_a_tiny_analysis_benchmark_reports_time_memory_and_same_bytes():
-    out = subprocess.run([sys.executable, str(BENCH), "--tiny", "--workers", "1"], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, str(BENCH), "--tiny", "--workers", "2", "--sqlite"], capture_output=True,
+                         text=True, check=True)
     row = json.loads(out.stdout)
-    assert (row["schools"], row["pupils_per_school"]) == (6, 30)
+    assert (row["schools"], row["pupils_per_school"], row["pupils"]) == (6, 30, 180)
     assert row["same_bytes_on_rerun"] is True
-    for key in ("total_seconds", "ms_per_pdf_single_process", "baseline_build_cohort_ms", "peak_rss_mb",
+    assert row["pdfs_stored"] == 6 and row["uploads_reports_available"] == 12  # a GCSE and a non-GCSE upload each
+    for key in ("analysis_seconds", "baseline_read_all_cohorts_seconds", "peak_rss_mib_analysis_parent",
                 "cpu_seconds_all_processes", "pdf_total_mb"):
         assert row[key] > 0

@@ -15,6 +15,7 @@ measure; the second pass reads back one school at a time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -33,7 +34,7 @@ from . import engine, national as national_mod
 
 log = logging.getLogger("frs.analysis")
 Progress = Callable[[int, int], None]
-BATCH = 50
+BATCH = 20  # schools per task: one read, one write transaction
 
 
 class ReportNotFound(LookupError):
@@ -63,39 +64,63 @@ def _now() -> dt.datetime:
 
 def analyse(service, collection_id: int, *, progress: Progress | None = None, pdfs: bool = True,
             workers: int = 1, stopping=None) -> dict[str, Any]:
-    """Analyse a collection: every school's measures, stored, compared, with its PDF."""
-    from ..services import collections  # written by the collection work; imported only when used
+    """Analyse a collection: every school's measures, stored, compared, with its PDF.
 
-    total = None
-    counter = getattr(collections, "count_schools", None)
-    if counter is not None:
-        try:
-            total = counter(service, collection_id)
-        except Exception:  # the count only feeds the progress bar
-            total = None
-    return analyse_cohorts(service, collections.iter_cohorts(service, collection_id), collection_id=collection_id,
-                           progress=progress, total=total, pdfs=pdfs, workers=workers, stopping=stopping)
+    With ``workers`` > 1 the schools are shared out by batches between worker processes, and each
+    worker reads its batches' cohorts from the collection and writes their results and PDFs itself:
+    the parent only hands out batches and adds up the all-schools sums, so nothing a school sent
+    crosses a process boundary."""
+    from ..services import collections
+
+    reader = collections.CohortReader(service, collection_id)
+    coll = reader.coll
+    return _run(service, collection_id=collection_id, round_id=coll.round_id, key_stage=coll.key_stage,
+                year=coll.year, batches=reader.batches(BATCH), progress=progress, pdfs=pdfs,
+                workers=workers, stopping=stopping)
 
 
 def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress: Progress | None = None,
                     total: int | None = None, pdfs: bool = True, workers: int = 1,
                     stopping=None) -> dict[str, Any]:
-    """Analyse cohorts of one collection (one key stage and round) and store everything.
-
-    ``stopping`` (a ``threading.Event``, e.g. the daemon's ``JobContext.stopping``) is checked
-    between schools: when set, the run stops, its own rows are removed and earlier results stay.
-
-    Progress is reported as (done, total) over both passes (total = 2 x schools when known)."""
+    """Analyse cohorts handed in (tests, the demo's synthetic schools) as :func:`analyse` does a
+    collection. They are measured in this process; ``workers`` > 1 makes the PDFs in worker processes."""
     iterator: Iterator = iter(cohorts)
     first = next(iterator, None)
     if first is None:
         raise AnalysisFailed(f"collection {collection_id} has no schools to analyse")
-    measures = service.kernel.measures(first.key_stage)
+    seen: set[str] = set()
+
+    def checked() -> Iterator:
+        for cohort in _chain(first, iterator):
+            if (cohort.key_stage, cohort.round_id) != (first.key_stage, first.round_id):
+                raise AnalysisFailed(f"school {cohort.school_dfe} is in round {cohort.round_id}, not "
+                                     f"{first.round_id}: a collection holds one round")
+            if cohort.school_dfe in seen:
+                raise AnalysisFailed(f"school {cohort.school_dfe} appears twice in collection {collection_id}")
+            seen.add(cohort.school_dfe)
+            yield cohort
+
+    return _run(service, collection_id=collection_id, round_id=first.round_id, key_stage=first.key_stage,
+                year=first.year, batches=_batched(checked(), BATCH), progress=progress, pdfs=pdfs,
+                workers=workers, stopping=stopping, total=total, handed=True)
+
+
+def _run(service, *, collection_id: int, round_id: str, key_stage: int, year: int, batches: Iterable[list],
+         progress: Progress | None, pdfs: bool, workers: int, stopping, total: int | None = None,
+         handed: bool = False) -> dict[str, Any]:
+    """The two passes: (1) each school's measures, stored, and the all-schools sums; (2) each
+    school compared with all schools, its PDF stored and its uploads marked *Reports available*.
+    A batch of schools is one task (for a worker process or this one) and one transaction."""
+    measures = service.kernel.measures(key_stage)
     if not measures.measures:
-        raise AnalysisFailed(f"no measure plugin is enabled for key stage {first.key_stage}; enable "
+        raise AnalysisFailed(f"no measure plugin is enabled for key stage {key_stage}; enable "
                              "ks4_measures / ks5_measures in config [plugins] enabled")
-    run = AnalysisRun(collection_id=collection_id, round_id=first.round_id, key_stage=first.key_stage,
-                      year=first.year, rules_version=measures.version, status=RUNNING, started_at=_now())
+    if isinstance(batches, list):
+        if not batches:
+            raise AnalysisFailed(f"collection {collection_id} has no schools to analyse")
+        total = sum(len(b) for b in batches)
+    run = AnalysisRun(collection_id=collection_id, round_id=round_id, key_stage=key_stage, year=year,
+                      rules_version=measures.version, status=RUNNING, started_at=_now())
     with db.session(service.engine, write=True) as s:
         s.add(run)
         s.commit()
@@ -105,60 +130,32 @@ def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress:
     done = 0
     try:
         accumulator = engine.NationalAccumulator(measures)
-        batch: list[SchoolAnalysis] = []
-        seen: set[str] = set()
-
-        def checked() -> Iterator:
-            for cohort in _chain(first, iterator):
+        # handed-in cohorts are measured here: sending whole cohorts to workers costs more than it saves
+        with _pool(1 if handed else workers, service, measures=measures) as pool:
+            for count, share in pool(_measure_batch, ((run_id, collection_id, b) for b in batches)):
                 _check(stopping)
-                if (cohort.key_stage, cohort.round_id) != (first.key_stage, first.round_id):
-                    raise AnalysisFailed(f"school {cohort.school_dfe} is in round {cohort.round_id}, not "
-                                         f"{first.round_id}: a collection holds one round")
-                if cohort.school_dfe in seen:
-                    raise AnalysisFailed(f"school {cohort.school_dfe} appears twice in collection {collection_id}")
-                seen.add(cohort.school_dfe)
-                yield cohort
-
-        with _pool(workers, measures=measures) as pool:
-            for dfe, round_id, blob, sha, contribution in pool(_measure_one, checked()):
-                accumulator.merge(contribution)
-                batch.append(SchoolAnalysis(run_id=run_id, school_dfe=dfe, round_id=round_id,
-                                            collection_id=collection_id, rules_version=measures.version,
-                                            result=blob, result_sha256=sha))
-                if len(batch) >= BATCH:
-                    _write(service, batch)
-                    batch = []
-                done += 1
+                accumulator.merge(share)
+                done += count
                 if progress:
                     progress(done, steps or 2 * done)
-        _write(service, batch)
-        summary = accumulator.finish()
-        schools = len(seen)
-        steps = 2 * schools
-        with db.session(service.engine, write=True) as s:
-            held = s.get(AnalysisRun, run_id)
-            held.national = engine.canonical_json(summary)
-            held.schools, held.pupils = schools, summary["pupils"]
-            s.add(held)
-            s.commit()
-        if pdfs:
-            published = _published(service, first.key_stage, first.year)
-            store = reports_store(service)
-            made: list[tuple[int, str, list[int]]] = []
-            with _pool(workers, summary=summary, published=published) as pool:
-                for row_id, dfe, pdf, upload_ids in pool(_render_one, _rows(service, run_id)):
-                    _check(stopping)
-                    stored = store.put(dfe, pdf)  # durable before any row points at it
-                    made.append((row_id, stored.sha256, upload_ids))
-                    if len(made) >= BATCH:
-                        _set_pdfs(service, made)
-                        made = []
-                    done += 1
-                    if progress:
-                        progress(done, steps)
-            _set_pdfs(service, made)
-        elif progress:
-            progress(steps, steps)
+            summary = accumulator.finish()
+            schools = summary["schools"]
+            steps = 2 * schools
+            with db.session(service.engine, write=True) as s:
+                held = s.get(AnalysisRun, run_id)
+                held.national = engine.canonical_json(summary)
+                held.schools, held.pupils = schools, summary["pupils"]
+                s.add(held)
+                s.commit()
+            if pdfs:
+                with _pool(workers, service, measures=measures) if handed else contextlib.nullcontext(pool) as pdf_pool:
+                    for count in pdf_pool(_render_batch, ((run_id, ids) for ids in _row_batches(service, run_id))):
+                        _check(stopping)
+                        done += count
+                        if progress:
+                            progress(done, steps)
+            elif progress:
+                progress(steps, steps)
         with db.session(service.engine, write=True) as s:
             held = s.get(AnalysisRun, run_id)
             held.status, held.finished_at = FINISHED, _now()
@@ -173,9 +170,8 @@ def analyse_cohorts(service, cohorts: Iterable, *, collection_id: int, progress:
     except BaseException as exc:
         _abandon(service, run_id, exc)
         raise
-    return {"run_id": run_id, "collection_id": collection_id, "round_id": first.round_id,
-            "key_stage": first.key_stage, "schools": schools, "pupils": summary["pupils"],
-            "rules_version": measures.version, "pdfs": pdfs}
+    return {"run_id": run_id, "collection_id": collection_id, "round_id": round_id, "key_stage": key_stage,
+            "schools": schools, "pupils": summary["pupils"], "rules_version": measures.version, "pdfs": pdfs}
 
 
 def _check(stopping) -> None:
@@ -189,28 +185,26 @@ def _chain(first, rest: Iterator) -> Iterator:
     yield from rest
 
 
-def _write(service, rows: list[SchoolAnalysis]) -> None:
-    if not rows:
-        return
-    with db.session(service.engine, write=True) as s:
-        s.add_all(rows)
-        s.commit()
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-def _rows(service, run_id: int) -> Iterator[tuple[int, str, bytes]]:
-    """The run's stored (compressed) results, one school at a time (read in batches by id)."""
-    last = 0
-    while True:
-        with db.session(service.engine) as s:
-            found = s.exec(select(SchoolAnalysis.id, SchoolAnalysis.school_dfe, SchoolAnalysis.result)
-                           .where(SchoolAnalysis.run_id == run_id, SchoolAnalysis.id > last)
-                           .order_by(SchoolAnalysis.id).limit(BATCH)).all()
-        if not found:
-            return
-        for row_id, dfe, blob in found:
-            last = row_id
-            yield row_id, dfe, blob
+def _row_batches(service, run_id: int) -> Iterator[list[int]]:
+    """The ids of the run's stored results, in batches (ids only: a worker reads its own rows)."""
+    with db.session(service.engine) as s:
+        ids = list(s.exec(select(SchoolAnalysis.id).where(SchoolAnalysis.run_id == run_id)
+                          .order_by(SchoolAnalysis.id)).all())
+    return _batched(ids, BATCH)
 
+
+# ------------------------------------------------ the work of one batch (in a worker or in-process)
 
 _worker_state: dict[str, Any] = {}
 
@@ -220,35 +214,108 @@ def _init_worker(state: dict[str, Any]) -> None:
     _worker_state.update(state)
 
 
-def _measure_one(cohort) -> tuple[str, str, bytes, str, dict[str, Any]]:
-    """One school's result (compressed canonical JSON and its hash) and its share of the
-    all-schools sums, in a worker or in-process."""
-    measures = _worker_state["measures"]
-    scores = engine.score(cohort, measures)
+def _service() -> Any:
+    """The service of this process: the parent's own, or one a worker built on the same database,
+    file store and configuration."""
+    held = _worker_state.get("service")
+    if held is None:
+        from ..kernel import Kernel
+        from ..storage.service import Service
+
+        config, url, files = _worker_state["service_spec"]
+        held = _worker_state["service"] = Service(Kernel(config), db.make_engine(url), FileStore(files))
+    return held
+
+
+def _measure_batch(task: tuple[int, int, list]) -> tuple[int, dict[str, Any]]:
+    """Measure a batch of schools (cohorts, or (school id, DfE, name) rows of the collection to
+    read), store their results in one transaction, and return their share of the all-schools sums."""
+    run_id, collection_id, batch = task
+    service, measures = _service(), _worker_state["measures"]
+    if batch and not hasattr(batch[0], "pupils"):
+        reader = _worker_state.get("reader")
+        if reader is None or reader.coll.id != collection_id:
+            from ..services import collections
+
+            reader = _worker_state["reader"] = collections.CohortReader(service, collection_id)
+        batch = reader.read(batch)
     share = engine.NationalAccumulator(measures)
-    pupil_vectors = engine.vectors(share.indicators, scores)
-    result = engine.result_from_scores(cohort, measures, scores, pupil_vectors=pupil_vectors)
-    share.add(result, scores, pupil_vectors)
-    text = engine.canonical_json(result).encode()
-    return cohort.school_dfe, cohort.round_id, zlib.compress(text, 6), hashlib.sha256(text).hexdigest(), share.state()
+    rows = []
+    for cohort in batch:
+        scores = engine.score(cohort, measures)
+        pupil_vectors = engine.vectors(share.indicators, scores)
+        result = engine.result_from_scores(cohort, measures, scores, pupil_vectors=pupil_vectors)
+        share.add(result, scores, pupil_vectors)
+        text = engine.canonical_json(result).encode()
+        rows.append(SchoolAnalysis(run_id=run_id, school_dfe=cohort.school_dfe, round_id=cohort.round_id,
+                                   collection_id=collection_id, rules_version=measures.version,
+                                   result=zlib.compress(text, 6), result_sha256=hashlib.sha256(text).hexdigest()))
+    if rows:
+        with db.session(service.engine, write=True) as s:
+            s.add_all(rows)
+            s.commit()
+    return len(rows), share.state()
 
 
-def _render_one(task: tuple[int, str, bytes]) -> tuple[int, str, bytes, list[int]]:
-    """Compare one stored result with all schools and render its PDF (in a worker or in-process)."""
-    row_id, dfe, blob = task
-    result = json.loads(zlib.decompress(blob))
-    result["comparisons"] = engine.compare(result, _worker_state["summary"], _worker_state["published"])
-    return row_id, dfe, render_pdf(result), list(result.get("upload_ids") or [])
+def _render_batch(task: tuple[int, list[int]]) -> int:
+    """Compare a batch of stored results with all schools, store each PDF (durable before any row
+    points at it), then record them and mark the schools' uploads *Reports available* in one
+    transaction (a synchronous commit per school would cost more than its PDF)."""
+    from ..storage.models import PROCESSING, REPORTS_AVAILABLE, Upload
+
+    run_id, ids = task
+    service = _service()
+    national, published = _run_figures(service, run_id)
+    with db.session(service.engine) as s:
+        rows = s.exec(select(SchoolAnalysis.id, SchoolAnalysis.school_dfe, SchoolAnalysis.result)
+                      .where(SchoolAnalysis.id.in_(ids)).order_by(SchoolAnalysis.id)).all()
+    store = reports_store(service)
+    made, upload_ids = [], []
+    for row_id, dfe, blob in rows:
+        result = json.loads(zlib.decompress(blob))
+        result["comparisons"] = engine.compare(result, national, published)
+        made.append((row_id, store.put(dfe, render_pdf(result)).sha256))
+        upload_ids += result.get("upload_ids") or []
+    with db.session(service.engine, write=True) as s:
+        for row_id, sha256 in made:
+            s.exec(update(SchoolAnalysis).where(SchoolAnalysis.id == row_id).values(pdf_sha256=sha256))
+        if upload_ids:
+            s.exec(update(Upload).where(Upload.id.in_(upload_ids), Upload.status == PROCESSING)
+                   .values(status=REPORTS_AVAILABLE))
+        s.commit()
+    return len(made)
+
+
+def _run_figures(service, run_id: int) -> tuple[dict[str, Any], Any]:
+    """The run's all-schools figures and the published national ones, read once per process."""
+    held = _worker_state.get("figures")
+    if held is None or held[0] != run_id:
+        with db.session(service.engine) as s:
+            run = s.get(AnalysisRun, run_id)
+        held = _worker_state["figures"] = (run_id, json.loads(run.national or "{}"),
+                                           _published(service, run.key_stage, run.year))
+    return held[1], held[2]
 
 
 class _pool:
-    """``with _pool(workers, **state) as run: for out in run(func, items)`` maps ``func`` over
-    ``items`` in order, in ``workers`` processes (or in this one), with at most a few items in
-    flight so memory stays flat however many schools there are. Only the parent touches the
-    database and the file store."""
+    """``with _pool(workers, service, **state) as run: for out in run(func, tasks)`` maps ``func``
+    over ``tasks`` in order, in ``workers`` processes (or in this one), with a few tasks in flight
+    so memory stays flat however many schools there are."""
 
-    def __init__(self, workers: int, **state: Any):
-        self.workers, self.state, self.executor = workers, state, None
+    def __init__(self, workers: int, service, **state: Any):
+        self.workers, self.state, self.executor = workers, dict(state), None
+        url = service.engine.url
+        # a worker rebuilds the service from the configuration: an in-memory database or plugins
+        # registered in this process only (tests, embedding) cannot be rebuilt there
+        shareable = ((url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:"))
+                     and not getattr(service.kernel, "added_plugins", ()))
+        if workers > 1 and shareable:
+            root = getattr(service.store, "root", None)
+            self.state["service_spec"] = (service.kernel.config, url.render_as_string(hide_password=False),
+                                          root if root is not None else Path(service.kernel.config.home) / "files")
+        else:
+            self.workers = 1
+            self.state["service"] = service
 
     def __enter__(self):
         if self.workers > 1:
@@ -262,16 +329,16 @@ class _pool:
             _init_worker(self.state)
         return self.run
 
-    def run(self, func, items: Iterable) -> Iterator:
+    def run(self, func, tasks: Iterable) -> Iterator:
         if self.executor is None:
-            yield from map(func, items)
+            yield from map(func, tasks)
             return
         from collections import deque
 
         window = deque()
-        for item in items:
-            window.append(self.executor.submit(func, item))
-            if len(window) >= 4 * self.workers:
+        for task in tasks:
+            window.append(self.executor.submit(func, task))
+            if len(window) >= 3 * self.workers:
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
@@ -279,24 +346,9 @@ class _pool:
     def __exit__(self, *exc_info):
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
+        else:
+            _worker_state.clear()  # the parent's service is not kept past the run
         return False
-
-
-def _set_pdfs(service, made: list[tuple[int, str, list[int]]]) -> None:
-    """Record a batch of stored PDFs and mark their schools' uploads *Reports available* (one
-    transaction per batch: a synchronous commit per school would cost more than its PDF)."""
-    from ..storage.models import PROCESSING, REPORTS_AVAILABLE, Upload
-
-    if not made:
-        return
-    with db.session(service.engine, write=True) as s:
-        for row_id, sha256, _ in made:
-            s.exec(update(SchoolAnalysis).where(SchoolAnalysis.id == row_id).values(pdf_sha256=sha256))
-        upload_ids = [u for _, _, ids in made for u in ids]
-        if upload_ids:
-            s.exec(update(Upload).where(Upload.id.in_(upload_ids), Upload.status == PROCESSING)
-                   .values(status=REPORTS_AVAILABLE))
-        s.commit()
 
 
 def _abandon(service, run_id: int, exc: BaseException) -> None:

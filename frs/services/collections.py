@@ -651,38 +651,49 @@ def collection_key_stage(service, collection_id: int) -> int | None:
     with service._session() as s:
         row = s.get(Collection, collection_id)
         return row.key_stage if row is not None and row.state == COMPLETE else None
+
+
 _READ_SCHOOLS = 20  # schools read per query (and held, as finished cohorts, until they are yielded)
 
 
 def iter_cohorts(service, collection_id: int, *, school_dfe: str | None = None) -> Iterator[SchoolCohort]:
     """Each school's collected cohort, one school at a time (the round is never held in memory).
-    A KS4 school's GCSE and non-GCSE pupils are merged by UPN into one pupil with all results.
+    A KS4 school's GCSE and non-GCSE pupils are merged by UPN into one pupil with all results."""
+    reader = CohortReader(service, collection_id)
+    for batch in reader.batches(school_dfe=school_dfe):
+        yield from reader.read(batch)
 
-    Schools are read in batches (three queries per batch, not per school), and the results come
-    back as shared :class:`Result` objects: a result holds no pupil, so the thousands of 'grade 7 in
-    English Language' entries of a round are one object (they are frozen)."""
-    with service._session() as s:
-        coll = s.get(Collection, collection_id)
+
+class CohortReader:
+    """Reads a collection's cohorts by batches of schools: :meth:`batches` lists the schools
+    (in DfE number order), :meth:`read` gives one batch's cohorts. Each batch costs three queries,
+    not three per school, and the analysis's worker processes each read their own batches.
+
+    Results come back as shared :class:`Result` objects: a result holds no pupil, so the thousands
+    of 'grade 7 in English Language' entries of a round are one object (they are frozen)."""
+
+    def __init__(self, service, collection_id: int):
+        with service._session() as s:
+            coll = s.get(Collection, collection_id)
         if coll is None:
             raise Refused(f"There is no collection {collection_id}.", code="not-found")
-        query = (select(CollectionSchool.school_id, CollectionSchool.school_dfe, School.name)
-                 .join(School, School.id == CollectionSchool.school_id)
-                 .where(CollectionSchool.collection_id == collection_id).order_by(CollectionSchool.school_dfe))
-        if school_dfe is not None:
-            query = query.where(CollectionSchool.school_dfe == school_dfe.strip())
-        schools = s.execute(query).all()  # (id, dfe, name): a few hundred KB for a national round
-    reader = _CohortReader(service, coll)
-    for first in range(0, len(schools), _READ_SCHOOLS):
-        yield from reader.read(schools[first:first + _READ_SCHOOLS])
-
-
-class _CohortReader:
-    def __init__(self, service, coll: Collection):
         self.service, self.coll = service, coll
         self.columns = _ColumnIndex(service.kernel)
         self.results: dict[tuple, Result] = {}  # one Result per distinct stored (key stage, column, grade, ...)
 
+    def batches(self, size: int = _READ_SCHOOLS, *, school_dfe: str | None = None) -> list[list[tuple[int, str, str]]]:
+        """The collection's schools as (school id, DfE number, name), in batches of ``size``."""
+        query = (select(CollectionSchool.school_id, CollectionSchool.school_dfe, School.name)
+                 .join(School, School.id == CollectionSchool.school_id)
+                 .where(CollectionSchool.collection_id == self.coll.id).order_by(CollectionSchool.school_dfe))
+        if school_dfe is not None:
+            query = query.where(CollectionSchool.school_dfe == school_dfe.strip())
+        with self.service._session() as s:
+            schools = [tuple(row) for row in s.execute(query).all()]  # a few hundred KB for a national round
+        return [schools[first:first + size] for first in range(0, len(schools), size)]
+
     def read(self, batch: list[tuple[int, str, str]]) -> list[SchoolCohort]:
+        """The cohorts of a batch of schools (from :meth:`batches`), in the batch's order."""
         school_ids = [school_id for school_id, _dfe, _name in batch]
         uploads: dict[int, list[tuple[int, str]]] = defaultdict(list)
         pupils: dict[int, list[tuple]] = defaultdict(list)
