@@ -291,3 +291,20 @@ def test_a_stop_request_ends_the_run_and_keeps_the_earlier_results(svc, repo_ker
     with pytest.raises(analysis.AnalysisStopped):
         analysis.analyse_cohorts(svc, stopping_after_one(), collection_id=1, pdfs=False, stopping=stop)
     assert analysis.school_report(svc, schools[2].school_dfe, "ks4-2020")["measures"]["pupils"] == 25
+
+
+def test_a_rerun_removes_the_pdfs_it_replaced_and_keeps_the_ones_it_made_again(svc, repo_kernel):
+    def pdfs():
+        with db.session(svc.engine) as s:
+            return {(r.school_dfe, r.pdf_sha256) for r in s.exec(select(SchoolAnalysis))}
+
+    store = analysis.reports_store(svc)
+    analysis.analyse_cohorts(svc, cohorts(repo_kernel, n=2, pupils=8), collection_id=3)
+    first = pdfs()
+    analysis.analyse_cohorts(svc, cohorts(repo_kernel, n=2, pupils=8), collection_id=3)
+    assert pdfs() == first and all(store.exists(dfe, sha) for dfe, sha in first)
+    analysis.analyse_cohorts(svc, cohorts(repo_kernel, n=2, pupils=9), collection_id=3)  # a corrected collection
+    second = pdfs()
+    assert second.isdisjoint(first)
+    assert all(store.exists(dfe, sha) for dfe, sha in second)
+    assert not any(store.exists(dfe, sha) for dfe, sha in first)

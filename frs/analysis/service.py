@@ -163,15 +163,37 @@ def _run(service, *, collection_id: int, round_id: str, key_stage: int, year: in
             # the newest run of a collection replaces the older ones
             older = [r.id for r in s.exec(select(AnalysisRun).where(AnalysisRun.collection_id == collection_id,
                                                                     AnalysisRun.id != run_id)).all()]
+            replaced: set[tuple[str, str]] = set()
             if older:
+                replaced = {tuple(r) for r in s.exec(select(SchoolAnalysis.school_dfe, SchoolAnalysis.pdf_sha256)
+                                                     .where(SchoolAnalysis.run_id.in_(older),
+                                                            SchoolAnalysis.pdf_sha256.is_not(None))).all()}
                 s.exec(delete(SchoolAnalysis).where(SchoolAnalysis.run_id.in_(older)))
                 s.exec(delete(AnalysisRun).where(AnalysisRun.id.in_(older)))
             s.commit()
     except BaseException as exc:
         _abandon(service, run_id, exc)
         raise
+    _remove_unused_pdfs(service, replaced)
     return {"run_id": run_id, "collection_id": collection_id, "round_id": round_id, "key_stage": key_stage,
             "schools": schools, "pupils": summary["pupils"], "rules_version": measures.version, "pdfs": pdfs}
+
+
+def _remove_unused_pdfs(service, candidates: set[tuple[str, str]]) -> None:
+    """Delete the replaced runs' PDFs that no stored result points at any more (a rerun that
+    made the same PDF keeps it: the store is content-addressed)."""
+    if not candidates:
+        return
+    with db.session(service.engine) as s:
+        kept = {tuple(r) for r in s.exec(select(SchoolAnalysis.school_dfe, SchoolAnalysis.pdf_sha256).where(
+            SchoolAnalysis.school_dfe.in_({dfe for dfe, _ in candidates}),
+            SchoolAnalysis.pdf_sha256.in_({sha for _, sha in candidates}))).all()}
+    store = reports_store(service)
+    for dfe, sha256 in sorted(candidates - kept):
+        try:
+            store.delete(dfe, sha256)
+        except OSError:  # a file left behind costs disk, not correctness
+            log.warning("could not delete the replaced PDF %s/%s", dfe, sha256, exc_info=True)
 
 
 def _check(stopping) -> None:
