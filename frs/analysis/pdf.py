@@ -70,13 +70,13 @@ class Text(Flowable):
         return self.width, self.height
 
     def draw(self):
-        text = self.canv.beginText()
-        text.setFont(self.style.font, self.style.size, self.style.leading)
-        text.setFillColor(DARK if self.style.grey else colors.black)
-        text.setTextOrigin(0, self.height - self.style.size * 0.95)
+        lettering = Lettering(self.canv)
+        lettering.look(self.style.font, self.style.size, DARK if self.style.grey else colors.black)
+        y = self.height - self.style.size * 0.95
         for line in self.lines:
-            text.textLine(line)
-        self.canv.drawText(text)
+            lettering.show(0, y, line)
+            y -= self.style.leading
+        lettering.flush()
 
 
 def Paragraph(text: str, style: Style) -> Text:  # noqa: N802  (reads like the platypus call it replaces)
@@ -108,6 +108,49 @@ def _sig_fill(colour: str | None):
 
 
 # --------------------------------------------------------------------------- drawing
+
+
+class Lettering:
+    """Text put on the canvas as literal PDF text operators (``canvas.addLiteral``, documented as
+    low level): through reportlab's text objects, positioning and encoding each of a thousand table
+    cells a page cost a third of the PDF. Font and colour are set through the canvas (text state
+    persists from one text object to the next); nothing else may be drawn between ``look`` and
+    ``flush``, which could change the fill colour."""
+
+    def __init__(self, canvas):
+        self.canvas, self.current, self.shown = canvas, None, []
+
+    def look(self, font: str, size: float, colour) -> None:
+        if (font, size, colour) != self.current:
+            self.flush()
+            self.canvas.setFont(font, size)
+            self.canvas.setFillColor(colour)
+            self.current = (font, size, colour)
+
+    def show(self, x: float, y: float, text: str, align: str = "left") -> None:
+        font, size, _ = self.current
+        if align != "left":
+            x -= _width(text, font, size) / (1 if align == "right" else 2)
+        operator = _show_operator(text, font)
+        if operator:
+            self.shown.append(f"1 0 0 1 {fp_str(x, y)} Tm {operator}")
+        else:  # a character outside the font's encoding: reportlab swaps in a symbol font
+            self.canvas.drawString(x, y, text)
+
+    def flush(self) -> None:
+        if self.shown:
+            self.canvas.addLiteral(f"BT {' '.join(self.shown)} ET")
+            self.shown.clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _show_operator(text: str, font: str) -> str | None:
+    """The PDF operator showing ``text`` in a standard font; None if it needs a substitute font."""
+    face = pdfmetrics.getFont(font)
+    pieces = pdfmetrics.unicode2T1(text, [face] + face.substitutionFonts)
+    if len(pieces) != 1 or pieces[0][0] is not face:
+        return None
+    return f"({escapePDF(pieces[0][1])}) Tj"
 
 
 class Cell:
@@ -233,42 +276,12 @@ class Grid(Flowable):
         c.setLineWidth(0.4)
         c.setStrokeColor(GRID)
         c.lines(rules)
-        # The text: a thousand cells a page through the text object's textOut cost a third of the
-        # PDF, so runs of cells of one look go in as literal PDF text operators (canvas.addLiteral);
-        # font and colour are set through the canvas, and persist across text objects.
-        size, shown, current = self.font_size, [], None
+        lettering = Lettering(c)
         for row, top in zip(self.rows, tops):
             for font, grey, x, below, line in row.texts:
-                if (font, grey) != current:
-                    _add_text(c, shown)
-                    c.setFont(font, size)
-                    c.setFillColor(DARK if grey else colors.black)
-                    current = (font, grey)
-                operator = _show_operator(line, font)
-                if operator:
-                    shown.append(f"1 0 0 1 {fp_str(x, top - below)} Tm {operator}")
-                else:  # a character outside the font's encoding: reportlab swaps in a symbol font
-                    text = c.beginText(x, top - below)
-                    text.setFont(font, size)
-                    text.textOut(line)
-                    c.drawText(text)
-        _add_text(c, shown)
-
-
-@functools.lru_cache(maxsize=4096)
-def _show_operator(text: str, font: str) -> str | None:
-    """The PDF operator showing ``text`` in a standard font; None if it needs a substitute font."""
-    face = pdfmetrics.getFont(font)
-    pieces = pdfmetrics.unicode2T1(text, [face] + face.substitutionFonts)
-    if len(pieces) != 1 or pieces[0][0] is not face:
-        return None
-    return f"({escapePDF(pieces[0][1])}) Tj"
-
-
-def _add_text(canvas, shown: list[str]) -> None:
-    if shown:
-        canvas.addLiteral(f"BT {' '.join(shown)} ET")
-        shown.clear()
+                lettering.look(font, self.font_size, DARK if grey else colors.black)
+                lettering.show(x, top - below, line)
+        lettering.flush()
 
 
 class Bars(Flowable):
@@ -292,53 +305,57 @@ class Bars(Flowable):
         return self.width, self.height
 
     def draw(self):
+        # the shapes, then all the text (nothing overlaps, so the order does not show)
         c = self.canv
         top = self.height
-        c.setFont("Helvetica-Bold", 8.5)
-        c.setFillColor(colors.black)
-        c.drawString(0, top - 9, self.title)
         legend_x = self.label_width  # the legend has its own line under the title
         c.setLineWidth(0.6)
         c.setStrokeColor(colors.black)
-        c.setFont("Helvetica", 7.5)
-        for offset, (fill, label) in enumerate(((SCHOOL_FILL, "This school"), (OTHER_FILL, self.other_label))):
+        for offset, fill in enumerate((SCHOOL_FILL, OTHER_FILL)):
             c.setFillColor(fill)
             c.rect(legend_x + offset * 78, top - 21, 9, 6, stroke=1, fill=1)
-            c.setFillColor(colors.black)
-            c.drawString(legend_x + offset * 78 + 12, top - 20.5, label)
         x0 = self.label_width
         plot = self.width - x0 - 28
         y_top = top - 28
         y_bottom = y_top - len(self.labels) * self.group
         scale = plot / self.value_max
         step = _step(self.value_max)
-        c.setLineWidth(0.4)
-        c.setFont("Helvetica", 6.5)
-        tick = 0.0
+        ticks, tick = [], 0.0
         while tick <= self.value_max + 1e-9:
-            x = x0 + tick * scale
-            c.setStrokeColor(colors.Color(0.85, 0.85, 0.85))
-            c.line(x, y_bottom, x, y_top)
-            c.setFillColor(colors.black)
-            c.drawCentredString(x, y_bottom - 8, f"{tick:g}")
+            ticks.append(tick)
             tick += step
+        c.setLineWidth(0.4)
+        c.setStrokeColor(colors.Color(0.85, 0.85, 0.85))
+        c.lines([(x0 + tick * scale, y_bottom, x0 + tick * scale, y_top) for tick in ticks])
         c.setStrokeColor(colors.black)
         c.line(x0, y_bottom, x0, y_top)
+        c.setLineWidth(0.6)
+        labels, values = [], []  # (y, label), (x, y, value)
         y = y_top - 2
         for label, mine, other in zip(self.labels, self.school, self.others):
-            c.setFillColor(colors.black)
-            c.setFont("Helvetica", 7.5)
-            c.drawRightString(x0 - 3, y - self.bar - 2.5, label[:32])
+            labels.append((y - self.bar - 2.5, label[:32]))
             for value, fill in ((mine, SCHOOL_FILL), (other, OTHER_FILL)):
                 y -= self.bar
                 if value is not None:
                     c.setFillColor(fill)
-                    c.setLineWidth(0.6)
                     c.rect(x0, y, max(value * scale, 0.5), self.bar, stroke=1, fill=1)
-                    c.setFillColor(colors.black)
-                    c.setFont("Helvetica", 6.3)
-                    c.drawString(x0 + max(value * scale, 0.5) + 2, y + 1.6, f"{value:.{self.decimals}f}")
+                    values.append((x0 + max(value * scale, 0.5) + 2, y + 1.6, f"{value:.{self.decimals}f}"))
             y -= self.group - 2 * self.bar
+        lettering = Lettering(c)
+        lettering.look("Helvetica-Bold", 8.5, colors.black)
+        lettering.show(0, top - 9, self.title)
+        lettering.look("Helvetica", 7.5, colors.black)
+        for offset, label in enumerate(("This school", self.other_label)):
+            lettering.show(legend_x + offset * 78 + 12, top - 20.5, label)
+        for y, label in labels:
+            lettering.show(x0 - 3, y, label, "right")
+        lettering.look("Helvetica", 6.5, colors.black)
+        for tick in ticks:
+            lettering.show(x0 + tick * scale, y_bottom - 8, f"{tick:g}", "centre")
+        lettering.look("Helvetica", 6.3, colors.black)
+        for x, y, value in values:
+            lettering.show(x, y, value)
+        lettering.flush()
 
 
 def _step(top: float) -> float:
