@@ -37,8 +37,17 @@ KS4_GRADES = ("9", "8", "7", "6", "5", "4", "3", "2", "1", "U")
 KS5_GRADES = ("*", "A", "B", "C", "D", "E")
 GRADE_LABEL = {"*": "A*"}
 
-# widths of the same few strings ("12", "–", "Helvetica-Bold" headings) are asked for thousands of times
+# widths of the same few strings ("12", "–", the headings) are asked for thousands of times
 _width = functools.lru_cache(maxsize=4096)(pdfmetrics.stringWidth)
+# a PDF number (reportlab's fp_str costs microseconds a call); cells of a column, and of a row, share their x, y
+_number = functools.lru_cache(maxsize=8192)(fp_str)
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
+    """``text`` wrapped to ``width``; the notes and subject names come back in every school's PDF."""
+    return tuple(simpleSplit(text, font, size, width)) or ("",)
+
 
 class Style(NamedTuple):
     font: str
@@ -65,7 +74,7 @@ class Text(Flowable):
         self.spaceBefore, self.spaceAfter = style.space_before, style.space_after
 
     def wrap(self, available_width, available_height):
-        self.lines = simpleSplit(self.text, self.style.font, self.style.size, available_width) or [""]
+        self.lines = _split(self.text, self.style.font, self.style.size, available_width)
         self.width, self.height = available_width, len(self.lines) * self.style.leading
         return self.width, self.height
 
@@ -128,12 +137,13 @@ class Lettering:
             self.current = (font, size, colour)
 
     def show(self, x: float, y: float, text: str, align: str = "left") -> None:
+        """``text`` on the baseline ``y``; ``x`` is where it starts, centres ("center") or ends ("right")."""
         font, size, _ = self.current
         if align != "left":
             x -= _width(text, font, size) / (1 if align == "right" else 2)
         operator = _show_operator(text, font)
         if operator:
-            self.shown.append(f"1 0 0 1 {fp_str(x, y)} Tm {operator}")
+            self.shown.append(f"1 0 0 1 {_number(x)} {_number(y)} Tm {operator}")
         else:  # a character outside the font's encoding: reportlab swaps in a symbol font
             self.canvas.drawString(x, y, text)
 
@@ -164,13 +174,16 @@ class Cell:
         self.align, self.span, self.grey = align, span, grey
 
 
+PLAIN = Cell("")  # the look of a plain value in a grid
+
+
 class _Row(NamedTuple):
     """A grid row measured once, relative to its top edge (a split reuses it)."""
-    first: Cell  # the first cell, for keeping an italic "all schools" line with its subject
+    italic: bool  # its first cell is: an "all schools" line, kept with its subject
     height: float
     fills: list[tuple[float, float, Any]]  # (x, width, colour)
     rules: list[float]  # x of each vertical rule, the outer edges included
-    texts: list[tuple[str, bool, float, float, str]]  # (font, grey, x, y below the top, line)
+    texts: list[tuple[tuple[str, float, Any], float, float, str, str]]  # (look, x, y below the top, line, align)
 
 
 class Grid(Flowable):
@@ -188,8 +201,7 @@ class Grid(Flowable):
         self.font_size = font_size
         self.leading = font_size * 1.2
         self.pad = 2.2
-        self.rows = [self._measure([c if isinstance(c, Cell) else Cell(c) for c in row], i < header_rows)
-                     for i, row in enumerate(rows)]
+        self.rows = [self._measure(row, i < header_rows) for i, row in enumerate(rows)]
 
     @staticmethod
     def _font(cell: Cell, header: bool) -> str:
@@ -197,7 +209,7 @@ class Grid(Flowable):
             return "Helvetica-BoldOblique" if cell.italic else "Helvetica-Bold"
         return "Helvetica-Oblique" if cell.italic else "Helvetica"
 
-    def _measure(self, cells: Sequence[Cell], header: bool) -> _Row:
+    def _measure(self, cells: Sequence[Any], header: bool) -> _Row:
         size, pad, edges, columns = self.font_size, self.pad, self.edges, len(self.widths)
         baseline = pad + size * 0.92
         fills = [(0.0, edges[-1], HEAD)] if header else []
@@ -205,29 +217,30 @@ class Grid(Flowable):
         col, lines_max = 0, 1
         while col < len(cells):
             cell = cells[col]
+            if isinstance(cell, Cell):
+                text = cell.text
+            else:
+                text, cell = "" if cell is None else str(cell), PLAIN
             span = max(1, min(cell.span, columns - col))
             x, width = edges[col], edges[col + span] - edges[col]
             if cell.fill is not None:
                 fills.append((x, width, cell.fill))
             if col > 0:
                 rules.append(x)
-            if cell.text:
+            if text:
                 font = self._font(cell, header)
-                lines = [cell.text]
-                if (col == 0 or header) and _width(cell.text, font, size) > width - 2 * pad:
-                    lines = simpleSplit(cell.text, font, size, width - 2 * pad) or [""]
+                look = (font, size, DARK if cell.grey else colors.black)
+                lines: Sequence[str] = (text,)
+                if (col == 0 or header) and _width(text, font, size) > width - 2 * pad:
+                    lines = _split(text, font, size, width - 2 * pad)
                     lines_max = max(lines_max, len(lines))
                 align = cell.align or ("left" if col == 0 else "center" if span > 1 else "right")
+                anchor = x + pad if align == "left" else x + width / 2 if align == "center" else x + width - pad
                 for number, line in enumerate(lines):
-                    if align == "left":
-                        left = x + pad
-                    elif align == "center":
-                        left = x + (width - _width(line, font, size)) / 2
-                    else:
-                        left = x + width - pad - _width(line, font, size)
-                    texts.append((font, cell.grey, left, baseline + number * self.leading, line))
+                    texts.append((look, anchor, baseline + number * self.leading, line, align))
             col += span
-        return _Row(cells[0], lines_max * self.leading + 2 * pad, fills, rules, texts)
+        italic = isinstance(cells[0], Cell) and cells[0].italic
+        return _Row(italic, lines_max * self.leading + 2 * pad, fills, rules, texts)
 
     def _part(self, rows: list[_Row]) -> Grid:
         part = Grid([], self.widths, header_rows=self.header_rows, font_size=self.font_size)  # measures nothing
@@ -247,7 +260,7 @@ class Grid(Flowable):
         if cut <= self.header_rows or cut >= len(self.rows):
             return []
         # keep a subject's "all schools" line with its subject
-        while cut > self.header_rows + 1 and self.rows[cut].first.italic:
+        while cut > self.header_rows + 1 and self.rows[cut].italic:
             cut -= 1
         return [self._part(self.rows[:cut]), self._part(self.rows[:self.header_rows] + self.rows[cut:])]
 
@@ -278,9 +291,9 @@ class Grid(Flowable):
         c.lines(rules)
         lettering = Lettering(c)
         for row, top in zip(self.rows, tops):
-            for font, grey, x, below, line in row.texts:
-                lettering.look(font, self.font_size, DARK if grey else colors.black)
-                lettering.show(x, top - below, line)
+            for look, x, below, line, align in row.texts:
+                lettering.look(*look)
+                lettering.show(x, top - below, line, align)
         lettering.flush()
 
 
@@ -351,7 +364,7 @@ class Bars(Flowable):
             lettering.show(x0 - 3, y, label, "right")
         lettering.look("Helvetica", 6.5, colors.black)
         for tick in ticks:
-            lettering.show(x0 + tick * scale, y_bottom - 8, f"{tick:g}", "centre")
+            lettering.show(x0 + tick * scale, y_bottom - 8, f"{tick:g}", "center")
         lettering.look("Helvetica", 6.3, colors.black)
         for x, y, value in values:
             lettering.show(x, y, value)
