@@ -10,12 +10,14 @@ white with a black outline (all schools), with the values printed on them.
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.rl_accel import escapePDF, fp_str
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
@@ -34,6 +36,18 @@ OTHER_FILL = colors.white
 KS4_GRADES = ("9", "8", "7", "6", "5", "4", "3", "2", "1", "U")
 KS5_GRADES = ("*", "A", "B", "C", "D", "E")
 GRADE_LABEL = {"*": "A*"}
+
+# widths of the same few strings ("12", "–", the headings) are asked for thousands of times
+_width = functools.lru_cache(maxsize=4096)(pdfmetrics.stringWidth)
+# a PDF number (reportlab's fp_str costs microseconds a call); cells of a column, and of a row, share their x, y
+_number = functools.lru_cache(maxsize=8192)(fp_str)
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
+    """``text`` wrapped to ``width``; the notes and subject names come back in every school's PDF."""
+    return tuple(simpleSplit(text, font, size, width)) or ("",)
+
 
 class Style(NamedTuple):
     font: str
@@ -60,18 +74,18 @@ class Text(Flowable):
         self.spaceBefore, self.spaceAfter = style.space_before, style.space_after
 
     def wrap(self, available_width, available_height):
-        self.lines = simpleSplit(self.text, self.style.font, self.style.size, available_width) or [""]
+        self.lines = _split(self.text, self.style.font, self.style.size, available_width)
         self.width, self.height = available_width, len(self.lines) * self.style.leading
         return self.width, self.height
 
     def draw(self):
-        text = self.canv.beginText()
-        text.setFont(self.style.font, self.style.size, self.style.leading)
-        text.setFillColor(DARK if self.style.grey else colors.black)
-        text.setTextOrigin(0, self.height - self.style.size * 0.95)
+        lettering = Lettering(self.canv)
+        lettering.look(self.style.font, self.style.size, DARK if self.style.grey else colors.black)
+        y = self.height - self.style.size * 0.95
         for line in self.lines:
-            text.textLine(line)
-        self.canv.drawText(text)
+            lettering.show(0, y, line)
+            y -= self.style.leading
+        lettering.flush()
 
 
 def Paragraph(text: str, style: Style) -> Text:  # noqa: N802  (reads like the platypus call it replaces)
@@ -105,6 +119,50 @@ def _sig_fill(colour: str | None):
 # --------------------------------------------------------------------------- drawing
 
 
+class Lettering:
+    """Text put on the canvas as literal PDF text operators (``canvas.addLiteral``, documented as
+    low level): through reportlab's text objects, positioning and encoding each of a thousand table
+    cells a page cost a third of the PDF. Font and colour are set through the canvas (text state
+    persists from one text object to the next); nothing else may be drawn between ``look`` and
+    ``flush``, which could change the fill colour."""
+
+    def __init__(self, canvas):
+        self.canvas, self.current, self.shown = canvas, None, []
+
+    def look(self, font: str, size: float, colour) -> None:
+        if (font, size, colour) != self.current:
+            self.flush()
+            self.canvas.setFont(font, size)
+            self.canvas.setFillColor(colour)
+            self.current = (font, size, colour)
+
+    def show(self, x: float, y: float, text: str, align: str = "left") -> None:
+        """``text`` on the baseline ``y``; ``x`` is where it starts, centres ("center") or ends ("right")."""
+        font, size, _ = self.current
+        if align != "left":
+            x -= _width(text, font, size) / (1 if align == "right" else 2)
+        operator = _show_operator(text, font)
+        if operator:
+            self.shown.append(f"1 0 0 1 {_number(x)} {_number(y)} Tm {operator}")
+        else:  # a character outside the font's encoding: reportlab swaps in a symbol font
+            self.canvas.drawString(x, y, text)
+
+    def flush(self) -> None:
+        if self.shown:
+            self.canvas.addLiteral(f"BT {' '.join(self.shown)} ET")
+            self.shown.clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _show_operator(text: str, font: str) -> str | None:
+    """The PDF operator showing ``text`` in a standard font; None if it needs a substitute font."""
+    face = pdfmetrics.getFont(font)
+    pieces = pdfmetrics.unicode2T1(text, [face] + face.substitutionFonts)
+    if len(pieces) != 1 or pieces[0][0] is not face:
+        return None
+    return f"({escapePDF(pieces[0][1])}) Tj"
+
+
 class Cell:
     """A table cell: text with its look. Plain strings become right-aligned normal cells."""
 
@@ -116,6 +174,18 @@ class Cell:
         self.align, self.span, self.grey = align, span, grey
 
 
+PLAIN = Cell("")  # the look of a plain value in a grid
+
+
+class _Row(NamedTuple):
+    """A grid row measured once, relative to its top edge (a split reuses it)."""
+    italic: bool  # its first cell is: an "all schools" line, kept with its subject
+    height: float
+    fills: list[tuple[float, float, Any]]  # (x, width, colour)
+    rules: list[float]  # x of each vertical rule, the outer edges included
+    texts: list[tuple[tuple[str, float, Any], float, float, str, str]]  # (look, x, y below the top, line, align)
+
+
 class Grid(Flowable):
     """A ruled table drawn straight onto the canvas: platypus tables are several times slower, and
     every school of a national collection gets its PDF. The first column and the header wrap."""
@@ -123,101 +193,108 @@ class Grid(Flowable):
     def __init__(self, rows: Sequence[Sequence[Any]], widths: Sequence[float], *, header_rows: int = 1,
                  font_size: float = 8.0):
         super().__init__()
-        self.rows = [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in rows]
         self.widths = list(widths)
+        self.edges = [0.0]  # x of each column's left edge, and the right edge of the table
+        for width in self.widths:
+            self.edges.append(self.edges[-1] + width)
         self.header_rows = header_rows
         self.font_size = font_size
         self.leading = font_size * 1.2
         self.pad = 2.2
-        self.lines = [[self._lines(cell, self._width(row, col), i < header_rows) if (col == 0 or i < header_rows)
-                       else [cell.text] for col, cell in enumerate(row)] for i, row in enumerate(self.rows)]
-        self.heights = [max(len(ls) for ls in row_lines) * self.leading + 2 * self.pad for row_lines in self.lines]
+        self.rows = [self._measure(row, i < header_rows) for i, row in enumerate(rows)]
 
-    def _width(self, row: Sequence[Cell], col: int) -> float:
-        return sum(self.widths[col:col + row[col].span]) - 2 * self.pad
-
-    def _font(self, cell: Cell, header: bool) -> str:
+    @staticmethod
+    def _font(cell: Cell, header: bool) -> str:
         if header or cell.bold:
             return "Helvetica-BoldOblique" if cell.italic else "Helvetica-Bold"
         return "Helvetica-Oblique" if cell.italic else "Helvetica"
 
-    def _lines(self, cell: Cell, width: float, header: bool) -> list[str]:
-        font = self._font(cell, header)
-        if pdfmetrics.stringWidth(cell.text, font, self.font_size) <= width:
-            return [cell.text]
-        return simpleSplit(cell.text, font, self.font_size, width) or [""]
+    def _measure(self, cells: Sequence[Any], header: bool) -> _Row:
+        size, pad, edges, columns = self.font_size, self.pad, self.edges, len(self.widths)
+        baseline = pad + size * 0.92
+        fills = [(0.0, edges[-1], HEAD)] if header else []
+        rules, texts = [0.0, edges[-1]], []
+        col, lines_max = 0, 1
+        while col < len(cells):
+            cell = cells[col]
+            if isinstance(cell, Cell):
+                text = cell.text
+            else:
+                text, cell = "" if cell is None else str(cell), PLAIN
+            span = max(1, min(cell.span, columns - col))
+            x, width = edges[col], edges[col + span] - edges[col]
+            if cell.fill is not None:
+                fills.append((x, width, cell.fill))
+            if col > 0:
+                rules.append(x)
+            if text:
+                font = self._font(cell, header)
+                look = (font, size, DARK if cell.grey else colors.black)
+                lines: Sequence[str] = (text,)
+                if (col == 0 or header) and _width(text, font, size) > width - 2 * pad:
+                    lines = _split(text, font, size, width - 2 * pad)
+                    lines_max = max(lines_max, len(lines))
+                align = cell.align or ("left" if col == 0 else "center" if span > 1 else "right")
+                anchor = x + pad if align == "left" else x + width / 2 if align == "center" else x + width - pad
+                for number, line in enumerate(lines):
+                    texts.append((look, anchor, baseline + number * self.leading, line, align))
+            col += span
+        italic = isinstance(cells[0], Cell) and cells[0].italic
+        return _Row(italic, lines_max * self.leading + 2 * pad, fills, rules, texts)
+
+    def _part(self, rows: list[_Row]) -> Grid:
+        part = Grid([], self.widths, header_rows=self.header_rows, font_size=self.font_size)  # measures nothing
+        part.rows = rows
+        return part
 
     def wrap(self, available_width, available_height):
-        self.width = sum(self.widths)
-        self.height = sum(self.heights)
+        self.width = self.edges[-1]
+        self.height = sum(row.height for row in self.rows)
         return self.width, self.height
 
     def split(self, available_width, available_height):
-        used, cut = sum(self.heights[:self.header_rows]), self.header_rows
-        while cut < len(self.rows) and used + self.heights[cut] <= available_height:
-            used += self.heights[cut]
+        used, cut = sum(row.height for row in self.rows[:self.header_rows]), self.header_rows
+        while cut < len(self.rows) and used + self.rows[cut].height <= available_height:
+            used += self.rows[cut].height
             cut += 1
         if cut <= self.header_rows or cut >= len(self.rows):
             return []
         # keep a subject's "all schools" line with its subject
-        while cut > self.header_rows + 1 and self.rows[cut][0].italic:
+        while cut > self.header_rows + 1 and self.rows[cut].italic:
             cut -= 1
-        head = self.rows[:self.header_rows]
-        return [Grid(self.rows[:cut], self.widths, header_rows=self.header_rows, font_size=self.font_size),
-                Grid(head + self.rows[cut:], self.widths, header_rows=self.header_rows, font_size=self.font_size)]
+        return [self._part(self.rows[:cut]), self._part(self.rows[:self.header_rows] + self.rows[cut:])]
 
     def draw(self):
+        # fills first, then every rule in one path (a rule runs unbroken down the rows it divides), then the text
         c = self.canv
-        y = self.height
-        size = self.font_size
-        width_of = pdfmetrics.stringWidth
-        text = c.beginText()
-        current = (None, None)
+        tops, y = [], self.height
+        for row in self.rows:
+            tops.append(y)
+            y -= row.height
+            for x, width, colour in row.fills:
+                c.setFillColor(colour)
+                c.rect(x, y, width, row.height, stroke=0, fill=1)
+        runs: dict[float, list[list[float]]] = {}
+        rules = [(0, self.height, self.width, self.height)]
+        for row, top in zip(self.rows, tops):
+            bottom = top - row.height
+            rules.append((0, bottom, self.width, bottom))
+            for x in row.rules:
+                segments = runs.setdefault(x, [])
+                if segments and segments[-1][0] == top:
+                    segments[-1][0] = bottom
+                else:
+                    segments.append([bottom, top])
+        rules += [(x, bottom, x, top) for x, segments in runs.items() for bottom, top in segments]
         c.setLineWidth(0.4)
         c.setStrokeColor(GRID)
-        for index, (row, height) in enumerate(zip(self.rows, self.heights)):
-            header = index < self.header_rows
-            top, y = y, y - height
-            if header:
-                c.setFillColor(HEAD)
-                c.rect(0, y, self.width, height, stroke=0, fill=1)
-            x, col = 0.0, 0
-            while col < len(row):
-                cell = row[col]
-                span = max(1, min(cell.span, len(self.widths) - col))
-                width = sum(self.widths[col:col + span])
-                if cell.fill is not None:
-                    c.setFillColor(cell.fill)
-                    c.rect(x, y, width, height, stroke=0, fill=1)
-                lines = self.lines[index][col]
-                if lines and lines[0]:
-                    font = self._font(cell, header)
-                    look = (font, cell.grey)
-                    if look != current:  # one text object for the grid: font changes only when needed
-                        text.setFont(font, size)
-                        text.setFillColor(DARK if cell.grey else colors.black)
-                        current = look
-                    align = cell.align or ("left" if col == 0 else "center" if span > 1 else "right")
-                    text_y = top - self.pad - size * 0.92
-                    for line in lines:
-                        if align == "left":
-                            left = x + self.pad
-                        elif align == "center":
-                            left = x + (width - width_of(line, font, size)) / 2
-                        else:
-                            left = x + width - self.pad - width_of(line, font, size)
-                        text.setTextOrigin(left, text_y)
-                        text.textOut(line)
-                        text_y -= self.leading
-                if col > 0:
-                    c.line(x, y, x, top)
-                x += width
-                col += span
-            c.line(0, y, self.width, y)
-        c.line(0, self.height, self.width, self.height)
-        c.line(0, 0, 0, self.height)
-        c.line(self.width, 0, self.width, self.height)
-        c.drawText(text)
+        c.lines(rules)
+        lettering = Lettering(c)
+        for row, top in zip(self.rows, tops):
+            for look, x, below, line, align in row.texts:
+                lettering.look(*look)
+                lettering.show(x, top - below, line, align)
+        lettering.flush()
 
 
 class Bars(Flowable):
@@ -241,53 +318,57 @@ class Bars(Flowable):
         return self.width, self.height
 
     def draw(self):
+        # the shapes, then all the text (nothing overlaps, so the order does not show)
         c = self.canv
         top = self.height
-        c.setFont("Helvetica-Bold", 8.5)
-        c.setFillColor(colors.black)
-        c.drawString(0, top - 9, self.title)
         legend_x = self.label_width  # the legend has its own line under the title
         c.setLineWidth(0.6)
         c.setStrokeColor(colors.black)
-        c.setFont("Helvetica", 7.5)
-        for offset, (fill, label) in enumerate(((SCHOOL_FILL, "This school"), (OTHER_FILL, self.other_label))):
+        for offset, fill in enumerate((SCHOOL_FILL, OTHER_FILL)):
             c.setFillColor(fill)
             c.rect(legend_x + offset * 78, top - 21, 9, 6, stroke=1, fill=1)
-            c.setFillColor(colors.black)
-            c.drawString(legend_x + offset * 78 + 12, top - 20.5, label)
         x0 = self.label_width
         plot = self.width - x0 - 28
         y_top = top - 28
         y_bottom = y_top - len(self.labels) * self.group
         scale = plot / self.value_max
         step = _step(self.value_max)
-        c.setLineWidth(0.4)
-        c.setFont("Helvetica", 6.5)
-        tick = 0.0
+        ticks, tick = [], 0.0
         while tick <= self.value_max + 1e-9:
-            x = x0 + tick * scale
-            c.setStrokeColor(colors.Color(0.85, 0.85, 0.85))
-            c.line(x, y_bottom, x, y_top)
-            c.setFillColor(colors.black)
-            c.drawCentredString(x, y_bottom - 8, f"{tick:g}")
+            ticks.append(tick)
             tick += step
+        c.setLineWidth(0.4)
+        c.setStrokeColor(colors.Color(0.85, 0.85, 0.85))
+        c.lines([(x0 + tick * scale, y_bottom, x0 + tick * scale, y_top) for tick in ticks])
         c.setStrokeColor(colors.black)
         c.line(x0, y_bottom, x0, y_top)
+        c.setLineWidth(0.6)
+        labels, values = [], []  # (y, label), (x, y, value)
         y = y_top - 2
         for label, mine, other in zip(self.labels, self.school, self.others):
-            c.setFillColor(colors.black)
-            c.setFont("Helvetica", 7.5)
-            c.drawRightString(x0 - 3, y - self.bar - 2.5, label[:32])
+            labels.append((y - self.bar - 2.5, label[:32]))
             for value, fill in ((mine, SCHOOL_FILL), (other, OTHER_FILL)):
                 y -= self.bar
                 if value is not None:
                     c.setFillColor(fill)
-                    c.setLineWidth(0.6)
                     c.rect(x0, y, max(value * scale, 0.5), self.bar, stroke=1, fill=1)
-                    c.setFillColor(colors.black)
-                    c.setFont("Helvetica", 6.3)
-                    c.drawString(x0 + max(value * scale, 0.5) + 2, y + 1.6, f"{value:.{self.decimals}f}")
+                    values.append((x0 + max(value * scale, 0.5) + 2, y + 1.6, f"{value:.{self.decimals}f}"))
             y -= self.group - 2 * self.bar
+        lettering = Lettering(c)
+        lettering.look("Helvetica-Bold", 8.5, colors.black)
+        lettering.show(0, top - 9, self.title)
+        lettering.look("Helvetica", 7.5, colors.black)
+        for offset, label in enumerate(("This school", self.other_label)):
+            lettering.show(legend_x + offset * 78 + 12, top - 20.5, label)
+        for y, label in labels:
+            lettering.show(x0 - 3, y, label, "right")
+        lettering.look("Helvetica", 6.5, colors.black)
+        for tick in ticks:
+            lettering.show(x0 + tick * scale, y_bottom - 8, f"{tick:g}", "center")
+        lettering.look("Helvetica", 6.3, colors.black)
+        for x, y, value in values:
+            lettering.show(x, y, value)
+        lettering.flush()
 
 
 def _step(top: float) -> float:
@@ -385,21 +466,18 @@ def _elements(report: Mapping[str, Any]) -> list[Any]:
                           Grid(rows, [56 * mm, 22 * mm, 22 * mm, 24 * mm])])]
 
 
-def _awards(counts: Mapping[str, float]) -> float:
-    return sum(n * (2 if len(g) == 2 and g.isdigit() else 1) for g, n in counts.items()) or 0
-
-
-def _grade_percent(counts: Mapping[str, float], grade: str, awards: float) -> float | None:
-    """Percent of awards at ``grade``; a Combined Science pair "65" is one award at 6 and one at 5."""
-    if not awards:
-        return None
-    total = 0.0
+def _grade_percents(counts: Mapping[str, float], grades: Sequence[str]) -> list[float | None]:
+    """Percent of awards at each of ``grades``; a Combined Science pair "65" is one award at 6 and one at 5."""
+    at, awards = dict.fromkeys(grades, 0.0), 0
     for g, n in counts.items():
-        if len(g) == 2 and g.isdigit():
-            total += n * ((g[0] == grade) + (g[1] == grade))
-        elif g == grade:
-            total += n
-    return 100.0 * total / awards
+        halves = g if len(g) == 2 and g.isdigit() else (g,)
+        awards += n * len(halves)
+        for grade in set(halves):
+            if grade in at:
+                at[grade] += n * halves.count(grade)
+    if not awards:
+        return [None] * len(grades)
+    return [100.0 * at[grade] / awards for grade in grades]
 
 
 def _ks4_subjects(report: Mapping[str, Any]) -> list[Any]:
@@ -419,8 +497,7 @@ def _ks4_subjects(report: Mapping[str, Any]) -> list[Any]:
         cmp_ = cmp_subjects.get(row["subject"]) or {}
         national_4 = ((cmp_.get("national") or {}).get("grade_4_or_above") or {}).get("value")
         if row.get("gcse"):
-            awards = _awards(counts)
-            grades = [fmt(_grade_percent(counts, g, awards), 0) for g in KS4_GRADES]
+            grades = [fmt(v, 0) for v in _grade_percents(counts, KS4_GRADES)]
         else:
             shown = "  ".join(f"{g}: {n}" for g, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
             grades = [Cell(shown, span=10, align="center", grey=True)] + [""] * 9
@@ -431,7 +508,7 @@ def _ks4_subjects(report: Mapping[str, Any]) -> list[Any]:
         other = cmp_.get("all_schools") or {}
         if other and row.get("gcse"):
             percent = other.get("grade_percent") or {}
-            pct = [_grade_percent(percent, g, _awards(percent)) for g in KS4_GRADES]
+            pct = _grade_percents(percent, KS4_GRADES)
             at4 = sum(v for g, v in zip(KS4_GRADES, pct) if g in "987654" and g != "U" and v is not None)
             rows.append([Cell("  all schools", italic=True, grey=True),
                          Cell(fmt(other.get("entries"), 0), italic=True, grey=True), "", ""]
@@ -444,7 +521,7 @@ def _ks4_subjects(report: Mapping[str, Any]) -> list[Any]:
         others = []
         for r in gcse:
             percent = ((cmp_subjects.get(r["subject"]) or {}).get("all_schools") or {}).get("grade_percent") or {}
-            pct = [_grade_percent(percent, g, _awards(percent)) for g in "987654"]
+            pct = _grade_percents(percent, "987654")
             others.append(sum(v for v in pct if v is not None) if percent else None)
         out += [Spacer(1, 4 * mm), KeepTogether([Bars([r["subject"] for r in gcse], [r["grade_4_or_above"] for r in gcse],
                                                       others, value_max=100,

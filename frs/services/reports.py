@@ -234,7 +234,7 @@ def shape(report: Mapping[str, Any], *, pupils_only: bool = False) -> dict[str, 
 
 
 def _ks4_subjects(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    from ..analysis.pdf import _awards, _grade_percent  # the PDF's rule for Combined Science pairs
+    from ..analysis.pdf import _grade_percents  # the PDF's rule for Combined Science pairs
 
     cmp_subjects = (report.get("comparisons") or {}).get("subjects") or {}
     out = []
@@ -252,12 +252,10 @@ def _ks4_subjects(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                   "all_schools_entries": other.get("entries"), "grades": [], "all_schools_4": None,
                   "counts_text": "", "counts": sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
         if row.get("gcse"):
-            awards = _awards(counts)
             percent = other.get("grade_percent") or {}
-            other_awards = _awards(percent)
-            for g in KS4_GRADES:
-                shaped["grades"].append({"grade": g, "school": _grade_percent(counts, g, awards),
-                                         "all_schools": _grade_percent(percent, g, other_awards) if percent else None})
+            for g, school, all_schools in zip(KS4_GRADES, _grade_percents(counts, KS4_GRADES),
+                                              _grade_percents(percent, KS4_GRADES)):
+                shaped["grades"].append({"grade": g, "school": school, "all_schools": all_schools})
             if percent:
                 shaped["all_schools_4"] = sum(x["all_schools"] or 0 for x in shaped["grades"] if x["grade"] in "456789"
                                               and x["grade"] != "U")
