@@ -4,9 +4,10 @@
 
 For each school count, in a fresh PostgreSQL database (or SQLite with ``--sqlite``), it builds a
 round as confirmed uploads would leave it: per school a GCSE upload (8 entries per pupil) and a
-non-GCSE upload (1 entry per pupil), i.e. 9 entries per pupil. The rows are made by the storage
-layer's own ``_record_row`` (what ``Service.upload`` stores for a clean file) and loaded with COPY;
-building 7,000 workbooks through ``Service.upload`` would take far longer than the collection
+non-GCSE upload (1 entry per pupil), i.e. 9 entries per pupil; each school offers English, maths,
+Combined Science and 20 of 40 option GCSEs (a pupil takes 4) and 6 other qualifications. The rows
+are made by the storage layer's own ``_record_row`` (what ``Service.upload`` stores for a clean
+file) and loaded with COPY; building 7,000 workbooks through ``Service.upload`` would take far longer than the collection
 being measured, and validation has its own benchmark (bench/run.py).
 
 Then, each in a fresh process (so peak RSS is the collection's own):
@@ -125,15 +126,18 @@ def build(url: str, config_path: Path, schools: int, pupils: int) -> float:
         for n in range(schools):
             dfe = f"{100 + n // 9000:03d}{n % 9000 + 1000:04d}"
             rows = []
+            # what a school offers: 20 of the 40 option GCSEs and 6 other qualifications (a school
+            # enters its pupils for a handful of vocational awards, not for the whole catalogue)
+            offer, vocational = rng.sample(options, 20), rng.sample(nongcse, 6)
             for p in range(pupils):
                 code = upn.make("801", f"{(n * 7 + p // 1000) % 10000:04d}", 5, p % 1000)
                 fields = {"organisation": f"Bench School {n + 1}", "dfe_number": dfe, "key_stage": "4",
                           "nc_year": "11", "upn": code, "forename": "Alex", "surname": f"Pupil{p}",
                           "dob_day": str(1 + p % 28), "dob_month": str(1 + p % 12), "dob_year": "2004",
                           "gender": "Female" if p % 2 else "Male"}
-                chosen = core + rng.sample(options, 4)
+                chosen = core + rng.sample(offer, 4)
                 gcse_results = {c.id: rng.choice(grades[c.id]) for c in chosen}
-                extra = rng.choice(nongcse)
+                extra = rng.choice(vocational)
                 for k, results in enumerate((gcse_results, {extra.id: rng.choice(grades[extra.id])})):
                     rec = _record_row(2 * n + k + 1, {**fields, "row": 6 + p, "results": results})
                     rows.append((rec["upload_id"], rec["row"], rec["upn"], json.dumps(rec["fields"]),
