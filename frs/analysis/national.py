@@ -171,7 +171,7 @@ def loaded_rows(service, key_stage: int, year: int) -> list[dict[str, Any]]:
     with db.session(service.engine) as s:
         found = s.exec(select(F.key_stage, F.year, F.measure, F.pupil_group, F.subject, F.value, F.unit, F.source)
                        .where(F.key_stage == key_stage, F.year == year)).all()
-    return [dict(zip(HEADER, row)) for row in found]
+    return [dict(zip(HEADER, row)) for row in found]  # selected in the order of HEADER
 
 
 def load(service, text: str) -> int:
