@@ -176,6 +176,36 @@ def test_what_if_from_the_stored_pupils(svc, repo_kernel, monkeypatch):
     assert "all_schools" in what_if["comparisons"]
 
 
+def test_what_if_reads_a_schools_collected_cohort_once_and_only_for_that_school(svc, repo_kernel, monkeypatch):
+    from frs.analysis import engine
+    from frs.services import collections
+
+    schools = cohorts(repo_kernel, n=2)
+    analysis.analyse_cohorts(svc, schools, collection_id=7, pdfs=False)
+    by_dfe = {c.school_dfe: c for c in schools}
+    reads = []
+
+    def iter_cohorts(service, collection_id, *, school_dfe=None):
+        reads.append((collection_id, school_dfe))
+        return iter([by_dfe[school_dfe]])
+
+    monkeypatch.setattr(collections, "iter_cohorts", iter_cohorts)
+    first, second = schools[0].school_dfe, schools[1].school_dfe
+    leave_out = [p.upn for p in schools[0].pupils[:3]]
+    what_if = analysis.school_what_if(svc, first, "ks4-2020", leave_out)
+    run = analysis.latest_run(svc, "ks4-2020")
+    assert what_if == engine.what_if(schools[0], repo_kernel.measures(4), leave_out, json.loads(run.national),
+                                     analysis._published(svc, 4, 2020))
+    assert what_if["subjects"] and what_if["measures"]["pupils"] == 22  # from the results, not the stored values
+    assert analysis.school_what_if(svc, first, "ks4-2020", leave_out) == what_if
+    other = analysis.school_what_if(svc, second, "ks4-2020", [schools[1].pupils[0].upn])
+    assert {p["upn"] for p in other["pupils"]} == {p.upn for p in schools[1].pupils[1:]}
+    assert reads == [(7, first), (7, second)]  # each school's cohort read once, for that school
+    analysis.analyse_cohorts(svc, schools, collection_id=7, pdfs=False)  # a new run reads again
+    analysis.school_what_if(svc, first, "ks4-2020", leave_out)
+    assert reads == [(7, first), (7, second), (7, first)]
+
+
 def test_pdfs_made_in_worker_processes_match_those_made_in_process(repo_kernel, tmp_path):
     def run(workers, folder):
         service = Service(repo_kernel, db.make_engine(f"sqlite:///{tmp_path / folder}.db"),

@@ -23,6 +23,7 @@ A loaded figure replaces the packaged one with the same key stage, year, measure
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import re
@@ -126,31 +127,51 @@ def parse(text: str) -> list[dict[str, Any]]:
 
 
 def packaged() -> list[dict[str, Any]]:
+    return [dict(row) for row in _packaged()]
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged() -> tuple[dict[str, Any], ...]:
+    """The packaged rows, parsed once per process: the file ships with frs and does not change.
+    Shared between callers: never changed in place."""
     text = resources.files("frs.analysis").joinpath("data", "national_figures.csv").read_text(encoding="utf-8")
-    return parse(text)
+    return tuple(parse(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _packaged_for(key_stage: int, year: int) -> dict[Key, dict[str, Any]]:
+    return {_key(row): row for row in _packaged() if row["key_stage"] == key_stage and row["year"] == year}
+
+
+def _key(row: dict[str, Any]) -> Key:
+    return row["key_stage"], row["year"], row["measure"], row["group"], row["subject"]
 
 
 def figures(key_stage: int, year: int, loaded: Iterable[dict[str, Any]] = ()) -> dict[Key, dict[str, Any]]:
-    """The figures for a key stage and year: packaged ones, replaced by loaded ones with the same key."""
-    out: dict[Key, dict[str, Any]] = {}
-    for row in list(packaged()) + list(loaded):
+    """The figures for a key stage and year: packaged ones, replaced by loaded ones with the same key.
+    The rows are shared with later calls: read them, never change them."""
+    out = dict(_packaged_for(key_stage, year))
+    for row in loaded:
         if row["key_stage"] == key_stage and row["year"] == year:
-            out[(row["key_stage"], row["year"], row["measure"], row["group"], row["subject"])] = row
+            out[_key(row)] = row
     return out
 
 
 def loaded_rows(service, key_stage: int, year: int) -> list[dict[str, Any]]:
-    """The operator's loaded figures for a key stage and year (empty when none, or no table yet)."""
+    """The operator's loaded figures for a key stage and year (empty when none, or no table yet).
+
+    Read on every call, not cached: ``frs national load`` runs in another process than the portal,
+    and these few plain columns cost one small query (the packaged figures, which cost a parse, are
+    the ones cached)."""
     from sqlmodel import select
 
     from ..storage import db
-    from ..storage.models_analysis import NationalFigure
+    from ..storage.models_analysis import NationalFigure as F
 
     with db.session(service.engine) as s:
-        found = s.exec(select(NationalFigure).where(NationalFigure.key_stage == key_stage,
-                                                    NationalFigure.year == year)).all()
-    return [{"key_stage": f.key_stage, "year": f.year, "measure": f.measure, "group": f.pupil_group,
-             "subject": f.subject, "value": f.value, "unit": f.unit, "source": f.source} for f in found]
+        found = s.exec(select(F.key_stage, F.year, F.measure, F.pupil_group, F.subject, F.value, F.unit, F.source)
+                       .where(F.key_stage == key_stage, F.year == year)).all()
+    return [dict(zip(HEADER, row)) for row in found]  # selected in the order of HEADER
 
 
 def load(service, text: str) -> int:

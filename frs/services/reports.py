@@ -52,13 +52,13 @@ def viewer(service, actor, school_dfe: str) -> dict[str, Any]:
     return accounts.membership(service, actor, school_dfe)
 
 
-def _report(service, school_dfe: str, round_id: str, exclude: Iterable[str] = ()) -> dict[str, Any]:
+def _stored(service, school_dfe: str, round_id: str):
+    """The school's stored result of the round (:func:`frs.analysis.service.school_stored`: read once
+    per request and handed to the analysis readers), or ``Refused`` with the readers' message."""
     from ..analysis import service as analysis
 
     try:
-        if exclude:
-            return analysis.school_what_if(service, school_dfe, round_id, exclude)
-        return analysis.school_report(service, school_dfe, round_id)
+        return analysis.school_stored(service, school_dfe, round_id)
     except analysis.ReportNotFound:
         raise Refused(f"There are no reports for round {round_id} yet. They are made after the round's deadline "
                       "from each school's confirmed results; if your school confirmed results and the date for "
@@ -84,22 +84,6 @@ def available(service, actor, school_dfe: str) -> list[dict[str, Any]]:
             for run in sorted(latest.values(), key=lambda r: (-r.year, r.key_stage)) if run.id in mine]
 
 
-def _stored_result(service, school_dfe: str, round_id: str) -> dict[str, Any]:
-    """The school's stored result of the round's latest analysis, without comparisons."""
-    from ..analysis import service as analysis
-    from ..storage.models_analysis import SchoolAnalysis
-
-    run = analysis.latest_run(service, round_id)
-    row = None
-    if run is not None:
-        with service._session() as s:
-            row = s.exec(select(SchoolAnalysis).where(SchoolAnalysis.run_id == run.id,
-                                                      SchoolAnalysis.school_dfe == school_dfe)).first()
-    if row is None:
-        return _report(service, school_dfe, round_id)  # raises the readers' message
-    return analysis.stored_result(row)
-
-
 # --------------------------------------------------------------------------- the dashboard
 
 
@@ -113,11 +97,14 @@ def dashboard(service, actor, school_dfe: str, round_id: str, *, group: str | No
 
     ``recompute=False`` is for the pupil list: each pupil's own figures do not change when others
     are left out, so it shows the stored pupils (of the group) with ``excluded`` marked."""
+    from ..analysis import service as analysis
+
     entry = viewer(service, actor, school_dfe)
+    stored = _stored(service, school_dfe, round_id)
     # the stored result alone (no comparisons) when it only serves to pick pupils: the figures shown
     # then come from the what-if, or are the pupils' own
     plain = bool(group or exclude) or not recompute
-    full = _stored_result(service, school_dfe, round_id) if plain else _report(service, school_dfe, round_id)
+    full = stored.result if plain else analysis.report_from(stored)
     cohort = [p["upn"] for p in full["pupils"]]
     known = set(cohort)
     excluded = sorted({u for u in exclude if isinstance(u, str) and u in known})
@@ -139,9 +126,9 @@ def dashboard(service, actor, school_dfe: str, round_id: str, *, group: str | No
             raise Refused("Leaving out these pupils leaves no pupil to show: untick some pupils or choose another "
                           "group.", code="bad-request")
         if leave_out:
-            report = _report(service, school_dfe, round_id, sorted(leave_out))
+            report = analysis.what_if_from(stored, sorted(leave_out))
         else:
-            report = full if not plain else _report(service, school_dfe, round_id)
+            report = full if not plain else analysis.report_from(stored)
         shaped = shape(report)
     shaped.update(school={"dfe": school_dfe, "name": entry.get("name") or full["school"].get("name") or school_dfe,
                           "permissions": entry.get("permissions") or set()},
@@ -331,7 +318,7 @@ def pdf(service, actor, school_dfe: str, round_id: str) -> tuple[str, bytes]:
     try:
         data = analysis.school_pdf(service, school_dfe, round_id)
     except analysis.ReportNotFound:
-        _report(service, school_dfe, round_id)  # raises the readers' message
+        _stored(service, school_dfe, round_id)  # raises the readers' message
         raise
     return f"results_summary_{school_dfe}_{round_id}.pdf", data
 
