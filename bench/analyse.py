@@ -7,7 +7,7 @@
 The round is the one of ``bench/collect.py`` (the daemon's national benchmark): per school a GCSE
 upload (8 entries per pupil) and a non-GCSE upload (1 entry), confirmed, then collected with
 ``frs collect``. What is timed is what the daemon runs after the collection: ``frs analyse`` of the
-collection (``frs.analysis.service.analyse``) with every school's measures stored, the all-schools
+collection (``frs.analysis.runner.analyse``) with every school's measures stored, the all-schools
 figures, every PDF summary stored and the uploads marked *Reports available*.
 
 Each step runs in a fresh process. Printed: wall and CPU time of the analysis (its worker processes
@@ -71,7 +71,7 @@ elif what == "read":
     out["results"] = n
 elif what == "analyse":
     import multiprocessing
-    from frs.analysis.service import analyse
+    from frs.analysis.runner import analyse
     from frs.services.collections import latest_collection
     samples, state = [], {"done": 0, "total": 0}
     stop = threading.Event()

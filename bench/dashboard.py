@@ -59,7 +59,7 @@ def log(message: str) -> None:
 def build(url: str, home: Path, schools: int, pupils: int) -> dict:
     """The instance: schools analysed (KS4 and KS5), an operator, a member of the first school."""
     from frs import config
-    from frs.analysis import service as analysis, synthetic as syn
+    from frs.analysis import runner, synthetic as syn
     from frs.kernel import Kernel
     from frs.services import accounts
     from frs.storage import db
@@ -80,12 +80,12 @@ def build(url: str, home: Path, schools: int, pupils: int) -> dict:
             log(f"  analysing KS4: {done}/{total}")
 
     started = time.perf_counter()
-    analysis.analyse_cohorts(svc, cohorts, collection_id=1, pdfs=False, progress=progress)
+    runner.analyse_cohorts(svc, cohorts, collection_id=1, pdfs=False, progress=progress)
     analyse_s = time.perf_counter() - started
     ks5 = syn.SchoolMaker(kernel, pupils=max(pupils // 2, 10), key_stage=5, year=2021)
     ks5_cohorts = [ks5.make(i) for i in range(min(schools, 10))]
     ks5_cohorts[0] = dataclasses.replace(ks5_cohorts[0], school_dfe=cohorts[0].school_dfe)
-    analysis.analyse_cohorts(svc, ks5_cohorts, collection_id=2, pdfs=False)
+    runner.analyse_cohorts(svc, ks5_cohorts, collection_id=2, pdfs=False)
     svc.add_school(cohorts[0].school_dfe, cohorts[0].school_name)
     svc.add_user(MEMBER_EMAIL, cohorts[0].school_dfe, ["member"])
     accounts.set_password(svc, MEMBER_EMAIL, PASSWORD)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from frs import config
-from frs.analysis import service as analysis, synthetic as syn
+from frs.analysis import runner, service as analysis, synthetic as syn
 from frs.cli import main
 from frs.kernel import Kernel
 from frs.storage import db
@@ -50,7 +50,7 @@ def cohorts(kernel, n=4, pupils=25, key_stage=4, **kwargs):
 
 def test_a_collection_is_analysed_stored_and_reported(svc, repo_kernel):
     schools = cohorts(repo_kernel)
-    summary = analysis.analyse_cohorts(svc, schools, collection_id=7)
+    summary = runner.analyse_cohorts(svc, schools, collection_id=7)
     assert (summary["schools"], summary["pupils"], summary["round_id"]) == (4, 100, "ks4-2020")
     report = analysis.school_report(svc, schools[1].school_dfe, "ks4-2020")
     assert KS4_KEYS <= set(report["measures"])
@@ -68,10 +68,10 @@ def test_a_collection_is_analysed_stored_and_reported(svc, repo_kernel):
 
 def test_the_same_collection_stores_the_same_bytes_and_replaces_the_earlier_run(svc, repo_kernel):
     schools = cohorts(repo_kernel, n=3)
-    analysis.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
+    runner.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
     with db.session(svc.engine) as s:
         first = {r.school_dfe: (r.result_sha256, zlib.decompress(r.result)) for r in s.exec(select(SchoolAnalysis))}
-    analysis.analyse_cohorts(svc, reversed(schools), collection_id=1, pdfs=False)
+    runner.analyse_cohorts(svc, reversed(schools), collection_id=1, pdfs=False)
     with db.session(svc.engine) as s:
         second = {r.school_dfe: (r.result_sha256, zlib.decompress(r.result)) for r in s.exec(select(SchoolAnalysis))}
         runs = s.exec(select(AnalysisRun)).all()
@@ -83,7 +83,7 @@ def test_the_same_collection_stores_the_same_bytes_and_replaces_the_earlier_run(
 
 def test_a_failed_run_leaves_the_earlier_results_as_they_were(svc, repo_kernel):
     schools = cohorts(repo_kernel, n=3)
-    analysis.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
+    runner.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
     before = analysis.school_report(svc, schools[0].school_dfe, "ks4-2020")
 
     def broken():
@@ -92,7 +92,7 @@ def test_a_failed_run_leaves_the_earlier_results_as_they_were(svc, repo_kernel):
         raise RuntimeError("the collection could not be read")
 
     with pytest.raises(RuntimeError):
-        analysis.analyse_cohorts(svc, broken(), collection_id=1, pdfs=False)
+        runner.analyse_cohorts(svc, broken(), collection_id=1, pdfs=False)
     after = analysis.school_report(svc, schools[0].school_dfe, "ks4-2020")
     assert after["analysis"]["run_id"] == before["analysis"]["run_id"]
     assert after["measures"] == before["measures"]
@@ -104,14 +104,14 @@ def test_a_failed_run_leaves_the_earlier_results_as_they_were(svc, repo_kernel):
 
 def test_a_school_twice_in_one_collection_is_refused(svc, repo_kernel):
     schools = cohorts(repo_kernel, n=2)
-    with pytest.raises(analysis.AnalysisFailed, match="appears twice"):
-        analysis.analyse_cohorts(svc, [schools[0], schools[1], schools[0]], collection_id=2, pdfs=False)
+    with pytest.raises(runner.AnalysisFailed, match="appears twice"):
+        runner.analyse_cohorts(svc, [schools[0], schools[1], schools[0]], collection_id=2, pdfs=False)
 
 
 def test_no_report_before_analysis_or_for_a_school_not_collected(svc, repo_kernel):
     with pytest.raises(analysis.ReportNotFound, match="not been analysed"):
         analysis.school_report(svc, "8001000", "ks4-2020")
-    analysis.analyse_cohorts(svc, cohorts(repo_kernel, n=1), collection_id=1, pdfs=False)
+    runner.analyse_cohorts(svc, cohorts(repo_kernel, n=1), collection_id=1, pdfs=False)
     with pytest.raises(analysis.ReportNotFound, match="no results"):
         analysis.school_report(svc, "9999999", "ks4-2020")
 
@@ -131,14 +131,14 @@ def test_uploads_show_reports_available_once_the_pdf_is_made(svc, repo_kernel):
         upload_id = upload.id
     first = cohorts(repo_kernel, n=1)[0]
     cohort = syn.SchoolCohort(**{**first.__dict__, "upload_ids": (upload_id,)})
-    analysis.analyse_cohorts(svc, [cohort], collection_id=1)
+    runner.analyse_cohorts(svc, [cohort], collection_id=1)
     with db.session(svc.engine) as s:
         assert s.get(Upload, upload_id).status == REPORTS_AVAILABLE
 
 
 def test_ks5_report_has_subjects_with_cumulative_grades(svc, repo_kernel):
     schools = cohorts(repo_kernel, n=2, key_stage=5)
-    analysis.analyse_cohorts(svc, schools, collection_id=3, pdfs=False)
+    runner.analyse_cohorts(svc, schools, collection_id=3, pdfs=False)
     report = analysis.school_report(svc, schools[0].school_dfe, "ks5-2021")
     assert {"entries", "aps_per_entry"} <= set(report["measures"])
     subject = report["subjects"][0]
@@ -150,7 +150,7 @@ def test_loaded_national_figures_are_used_in_reports(svc, repo_kernel):
     from frs.analysis import national
 
     schools = cohorts(repo_kernel, n=1)
-    analysis.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
+    runner.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
     national.load(svc, "key_stage,year,measure,group,subject,value,unit,source\n"
                        "4,2020,attainment8,,,49.9,points,Operator table\n")
     report = analysis.school_report(svc, schools[0].school_dfe, "ks4-2020")
@@ -166,7 +166,7 @@ def test_loaded_national_figures_are_used_in_reports(svc, repo_kernel):
 def test_what_if_from_the_stored_pupils(svc, repo_kernel, monkeypatch):
     monkeypatch.setitem(sys.modules, "frs.services.collections", None)  # no collection module: stored values
     schools = cohorts(repo_kernel, n=2)
-    analysis.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
+    runner.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
     report = analysis.school_report(svc, schools[0].school_dfe, "ks4-2020")
     leave_out = [p["upn"] for p in report["pupils"][:5]]
     what_if = analysis.school_what_if(svc, schools[0].school_dfe, "ks4-2020", leave_out)
@@ -181,7 +181,7 @@ def test_what_if_reads_a_schools_collected_cohort_once_and_only_for_that_school(
     from frs.services import collections
 
     schools = cohorts(repo_kernel, n=2)
-    analysis.analyse_cohorts(svc, schools, collection_id=7, pdfs=False)
+    runner.analyse_cohorts(svc, schools, collection_id=7, pdfs=False)
     by_dfe = {c.school_dfe: c for c in schools}
     reads = []
 
@@ -201,7 +201,7 @@ def test_what_if_reads_a_schools_collected_cohort_once_and_only_for_that_school(
     other = analysis.school_what_if(svc, second, "ks4-2020", [schools[1].pupils[0].upn])
     assert {p["upn"] for p in other["pupils"]} == {p.upn for p in schools[1].pupils[1:]}
     assert reads == [(7, first), (7, second)]  # each school's cohort read once, for that school
-    analysis.analyse_cohorts(svc, schools, collection_id=7, pdfs=False)  # a new run reads again
+    runner.analyse_cohorts(svc, schools, collection_id=7, pdfs=False)  # a new run reads again
     analysis.school_what_if(svc, first, "ks4-2020", leave_out)
     assert reads == [(7, first), (7, second), (7, first)]
 
@@ -211,7 +211,7 @@ def test_pdfs_made_in_worker_processes_match_those_made_in_process(repo_kernel, 
         service = Service(repo_kernel, db.make_engine(f"sqlite:///{tmp_path / folder}.db"),
                           FileStore(tmp_path / folder / "files"))
         service.init_db()
-        analysis.analyse_cohorts(service, cohorts(repo_kernel, n=3, pupils=12), collection_id=1, workers=workers)
+        runner.analyse_cohorts(service, cohorts(repo_kernel, n=3, pupils=12), collection_id=1, workers=workers)
         with db.session(service.engine) as s:
             return {r.school_dfe: (r.result_sha256, r.pdf_sha256) for r in s.exec(select(SchoolAnalysis))}
 
@@ -310,7 +310,7 @@ def test_a_stop_request_ends_the_run_and_keeps_the_earlier_results(svc, repo_ker
     import threading
 
     schools = cohorts(repo_kernel, n=3)
-    analysis.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
+    runner.analyse_cohorts(svc, schools, collection_id=1, pdfs=False)
     stop = threading.Event()
 
     def stopping_after_one():
@@ -318,8 +318,8 @@ def test_a_stop_request_ends_the_run_and_keeps_the_earlier_results(svc, repo_ker
         stop.set()
         yield schools[1]
 
-    with pytest.raises(analysis.AnalysisStopped):
-        analysis.analyse_cohorts(svc, stopping_after_one(), collection_id=1, pdfs=False, stopping=stop)
+    with pytest.raises(runner.AnalysisStopped):
+        runner.analyse_cohorts(svc, stopping_after_one(), collection_id=1, pdfs=False, stopping=stop)
     assert analysis.school_report(svc, schools[2].school_dfe, "ks4-2020")["measures"]["pupils"] == 25
 
 
@@ -329,11 +329,11 @@ def test_a_rerun_removes_the_pdfs_it_replaced_and_keeps_the_ones_it_made_again(s
             return {(r.school_dfe, r.pdf_sha256) for r in s.exec(select(SchoolAnalysis))}
 
     store = analysis.reports_store(svc)
-    analysis.analyse_cohorts(svc, cohorts(repo_kernel, n=2, pupils=8), collection_id=3)
+    runner.analyse_cohorts(svc, cohorts(repo_kernel, n=2, pupils=8), collection_id=3)
     first = pdfs()
-    analysis.analyse_cohorts(svc, cohorts(repo_kernel, n=2, pupils=8), collection_id=3)
+    runner.analyse_cohorts(svc, cohorts(repo_kernel, n=2, pupils=8), collection_id=3)
     assert pdfs() == first and all(store.exists(dfe, sha) for dfe, sha in first)
-    analysis.analyse_cohorts(svc, cohorts(repo_kernel, n=2, pupils=9), collection_id=3)  # a corrected collection
+    runner.analyse_cohorts(svc, cohorts(repo_kernel, n=2, pupils=9), collection_id=3)  # a corrected collection
     second = pdfs()
     assert second.isdisjoint(first)
     assert all(store.exists(dfe, sha) for dfe, sha in second)

@@ -75,7 +75,7 @@ def _analyse_ks5(home: Path, config: Path) -> None:
     import dataclasses
 
     from frs import config as frs_config
-    from frs.analysis import service as analysis, synthetic as syn
+    from frs.analysis import runner, synthetic as syn
     from frs.kernel import Kernel
     from frs.storage import db
     from frs.storage.files import FileStore
@@ -88,7 +88,7 @@ def _analyse_ks5(home: Path, config: Path) -> None:
     maker = syn.SchoolMaker(kernel, pupils=24, key_stage=5, year=2021)
     cohorts = [dataclasses.replace(maker.make(0), school_dfe=SCHOOL, school_name="Test School")]
     cohorts += [maker.make(i) for i in (1, 2)]
-    analysis.analyse_cohorts(Service(kernel, engine, FileStore(home / "files")), cohorts, collection_id=1, pdfs=False)
+    runner.analyse_cohorts(Service(kernel, engine, FileStore(home / "files")), cohorts, collection_id=1, pdfs=False)
     engine.dispose()
 
 

@@ -20,7 +20,7 @@ from markupsafe import escape
 from sqlmodel import select
 
 from conftest import OTHER_SCHOOL, SCHOOL
-from frs.analysis import engine, service as analysis, synthetic as syn
+from frs.analysis import engine, runner, service as analysis, synthetic as syn
 from frs.services import reports
 from frs.storage import db
 from frs.storage.files import FileStore
@@ -65,11 +65,11 @@ def world(kernel, db_url, tmp_path):
     schools[0] = dataclasses.replace(first, school_dfe=SCHOOL, school_name="Test School", upload_ids=(upload_id,),
                                      pupils=(hostile,) + first.pupils[1:])
     schools[1] = dataclasses.replace(schools[1], school_dfe=OTHER_SCHOOL, school_name="Other School")
-    analysis.analyse_cohorts(svc, schools, collection_id=1)
+    runner.analyse_cohorts(svc, schools, collection_id=1)
     ks5 = syn.SchoolMaker(kernel, pupils=30, key_stage=5, year=2021)
     sixth = [ks5.make(i) for i in range(3)]
     sixth[0] = dataclasses.replace(sixth[0], school_dfe=SCHOOL, school_name="Test School")
-    analysis.analyse_cohorts(svc, sixth, collection_id=2, pdfs=False)
+    runner.analyse_cohorts(svc, sixth, collection_id=2, pdfs=False)
     app = create_app(service=svc, data_exchange=FakeDataExchange(svc), secret="test-secret")
     with live_server(app) as base:
         yield svc, base, upload_id

@@ -46,11 +46,11 @@ def _analyse_ks5(svc):
     """Stored KS5 results for both schools (straight from synthetic cohorts), for the report pages."""
     import dataclasses
 
-    from frs.analysis import service as analysis, synthetic as syn
+    from frs.analysis import runner, synthetic as syn
 
     maker = syn.SchoolMaker(svc.kernel, pupils=12, key_stage=5, year=2021)
     cohorts = [dataclasses.replace(maker.make(i), school_dfe=dfe) for i, dfe in enumerate((SCHOOL, OTHER_SCHOOL))]
-    analysis.analyse_cohorts(svc, cohorts, collection_id=1, pdfs=False)
+    runner.analyse_cohorts(svc, cohorts, collection_id=1, pdfs=False)
 
 
 def _clients(base):

@@ -65,7 +65,7 @@ def round_collected(round_id: str, collection_id: int, service: Any) -> None:
     if service is None or collection_id is None:
         return
     from ..services.collections import collection_key_stage, count_schools
-    from .service import analyse_after_collection
+    from .runner import analyse_after_collection
 
     key_stage = collection_key_stage(service, collection_id)
     if key_stage is None:

@@ -81,7 +81,7 @@ def analyse_command(app: App, round_id: str, collection_id: int | None, no_pdf: 
     Progress goes to stderr. Running it again on the same collection stores the same results and
     replaces the earlier run; a failed run leaves the earlier results as they were.
     """
-    from ..analysis.service import AnalysisFailed, analyse
+    from ..analysis.runner import AnalysisFailed, analyse
 
     rnd = _round(app, round_id)
     service = _service(app)
