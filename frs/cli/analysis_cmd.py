@@ -70,7 +70,7 @@ def write_report_pdf(service, school_dfe: str, round_id: str, out: Path) -> int:
               help="Collection id (default: the round's latest collection).")
 @click.option("--no-pdf", is_flag=True, help="Store the measures only; make no PDFs.")
 @click.option("--workers", type=click.IntRange(1, 32), default=None,
-              help="Processes making PDFs (default: the number of CPUs, at most 4).")
+              help="Worker processes for the measures and PDFs (default: the number of CPUs, at most 4).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @pass_app
 def analyse_command(app: App, round_id: str, collection_id: int | None, no_pdf: bool, workers: int | None,
