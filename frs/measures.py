@@ -114,19 +114,30 @@ def pupil_value(values: Mapping[str, Any], key: str) -> Any:
     return found
 
 
+def _pupil_values(values: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
+    """:func:`pupil_value` for every pupil's values at once (the key is split once, not per pupil)."""
+    if "." not in key:
+        return [v.get(key) for v in values]
+    found: list[Any] = list(values)
+    for part in key.split("."):
+        found = [f.get(part) if type(f) is dict or isinstance(f, Mapping) else None for f in found]
+    return found
+
+
 def summarise(indicator: Indicator, scores: Sequence[PupilScore]) -> float | int | None:
     """The indicator over these pupils; None when it cannot be worked out (no pupils, no entries)."""
     if indicator.kind == COUNT:
         return len(scores)
     if not scores:
         return None
+    values = [s.values for s in scores]
     key = indicator.pupil_key
     if indicator.kind == MEAN:
-        return sum(float(pupil_value(s.values, key) or 0) for s in scores) / len(scores)
+        return sum(float(v or 0) for v in _pupil_values(values, key)) / len(scores)
     if indicator.kind == PERCENT:
-        return 100.0 * sum(1 for s in scores if pupil_value(s.values, key)) / len(scores)
-    top = sum(float(pupil_value(s.values, key) or 0) for s in scores)
-    bottom = sum(float(pupil_value(s.values, indicator.denominator) or 0) for s in scores)
+        return 100.0 * sum(1 for v in _pupil_values(values, key) if v) / len(scores)
+    top = sum(float(v or 0) for v in _pupil_values(values, key))
+    bottom = sum(float(v or 0) for v in _pupil_values(values, indicator.denominator))
     return top / bottom * indicator.scale if bottom else None
 
 

@@ -18,9 +18,13 @@ import bisect
 import json
 import math
 from dataclasses import replace
+from functools import reduce
+from itertools import repeat
+from operator import add, mul
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..measures import COUNT, MEAN, PERCENT, RATIO, Indicator, MeasureContext, MeasureSet, PupilScore, pupil_value
+from ..measures import (COUNT, MEAN, PERCENT, RATIO, Indicator, MeasureContext, MeasureSet, PupilScore, _pupil_values,
+                        pupil_value)
 from ..results import SchoolCohort
 
 #: groups smaller than this are shown with their count only
@@ -89,59 +93,79 @@ def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: M
     return out
 
 
-def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> list[list[tuple[float, float] | None]]:
-    """Per pupil, (value, weight) for each indicator (None where the pupil does not count in a
-    ratio): worked out once, then summed for the school's groups and the all-schools figures."""
-    out = []
-    for s in scores:
-        values = s.values
-        row: list[tuple[float, float] | None] = []
-        for i in indicators:
-            if i.kind == MEAN:
-                row.append((float(pupil_value(values, i.pupil_key) or 0), 1.0))
-            elif i.kind == PERCENT:
-                row.append((1.0 if pupil_value(values, i.pupil_key) else 0.0, 1.0))
-            elif i.kind == RATIO:
-                x = float(pupil_value(values, i.denominator) or 0)
-                row.append((float(pupil_value(values, i.pupil_key) or 0), x) if x else None)
-            else:
-                row.append(None)
-        out.append(row)
-    return out
+class Vectors:
+    """What a school's pupil groups and the all-schools figures are summed from, worked out once:
+    per indicator, every pupil's value and weight (``columns``), and which pupils are in which
+    group (``members``)."""
+
+    __slots__ = ("columns", "members")
+
+    def __init__(self, columns: list[tuple[list[float], list[float] | None] | None],
+                 members: dict[tuple[str, str], list[int]]):
+        #: per indicator (values, weights): weights None means 1 for every pupil; a pupil with a
+        #: weight of 0 does not count in a ratio; None for a count
+        self.columns = columns
+        #: (group, value) -> indices of its pupils, in pupil order; keys in the order first met
+        #: going through the pupils (pupil by pupil, group by group)
+        self.members = members
 
 
-def _figure(i: Indicator, rows: Sequence[list], column: int, n: int) -> float | None:
-    """An indicator over some pupils' vectors; the same arithmetic as :func:`frs.measures.summarise`."""
+def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> Vectors:
+    """Per pupil, (value, weight) for each indicator and the pupil's groups (see :class:`Vectors`)."""
+    values = [s.values for s in scores]
+    columns: list[tuple[list[float], list[float] | None] | None] = []
+    for i in indicators:
+        if i.kind == MEAN:
+            columns.append(([float(v or 0) for v in _pupil_values(values, i.pupil_key)], None))
+        elif i.kind == PERCENT:
+            columns.append(([1.0 if v else 0.0 for v in _pupil_values(values, i.pupil_key)], None))
+        elif i.kind == RATIO:
+            columns.append(([float(v or 0) for v in _pupil_values(values, i.pupil_key)],
+                            [float(v or 0) for v in _pupil_values(values, i.denominator)]))
+        else:
+            columns.append(None)
+    available = groups_available(scores)
+    members: dict[tuple[str, str], list[int]] = {}
+    for index, s in enumerate(scores):
+        for group in available:
+            value = group_of(s.pupil, group)
+            if value is not None:
+                members.setdefault((group, value), []).append(index)
+    return Vectors(columns, members)
+
+
+def _figure(i: Indicator, column: tuple[list[float], list[float] | None], rows: Sequence[int]) -> float | None:
+    """An indicator over some pupils (``rows``: their indices); the same arithmetic as
+    :func:`frs.measures.summarise`."""
+    n = len(rows)
     if n == 0:
         return None
+    values, weights = column
     if i.kind == MEAN:
-        return sum(r[column][0] for r in rows) / n
+        return sum([values[k] for k in rows]) / n
     if i.kind == PERCENT:
-        return 100.0 * sum(r[column][0] for r in rows) / n
-    top = sum(r[column][0] for r in rows if r[column] is not None)
-    bottom = sum(r[column][1] for r in rows if r[column] is not None)
+        return 100.0 * sum([values[k] for k in rows]) / n
+    counted = [k for k in rows if weights[k]]
+    top = sum([values[k] for k in counted])
+    bottom = sum([weights[k] for k in counted])
     return top / bottom * i.scale if bottom else None
 
 
 def group_rows(measures: MeasureSet, scores: Sequence[PupilScore],
-               pupil_vectors: Sequence[list] | None = None) -> list[dict[str, Any]]:
+               pupil_vectors: Vectors | None = None) -> list[dict[str, Any]]:
     rows = []
     indicators = [i for i in measures.indicators if i.kind != COUNT]
     if pupil_vectors is None:
         pupil_vectors = vectors(indicators, scores)
+    columns, members = pupil_vectors.columns, pupil_vectors.members
     for group in groups_available(scores):
-        members: dict[str, list[int]] = {}
-        for index, s in enumerate(scores):
-            value = group_of(s.pupil, group)
-            if value is not None:
-                members.setdefault(value, []).append(index)
-        for value in sorted(members):
-            subset = [pupil_vectors[k] for k in members[value]]
+        for value in sorted(v for g, v in members if g == group):
+            subset = members[(group, value)]
             suppressed = len(subset) < SUPPRESS_BELOW
             rows.append({
                 "group": group, "value": value, "label": GROUP_LABELS.get((group, value), f"{group} {value}"),
                 "pupils": len(subset), "suppressed": suppressed,
-                "measures": None if suppressed else {i.key: _figure(i, subset, c, len(subset))
+                "measures": None if suppressed else {i.key: _figure(i, columns[c], subset)
                                                      for c, i in enumerate(indicators)},
             })
     return rows
@@ -249,19 +273,25 @@ def what_if_stored(result: Mapping[str, Any], measures: MeasureSet, exclude: Ite
 # --------------------------------------------------------------------------- canonical JSON
 
 
+#: values stored as they are (checked inline in the walk below: a result holds ~14,000 values)
+_PLAIN = frozenset((str, bool, int, type(None)))
+
+
 def _normalise(value: Any) -> Any:
     kind = type(value)
-    if kind is str or kind is bool or kind is int or value is None:
-        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): v if type(v) in _PLAIN else _normalise(v) for k, v in value.items()}
     if kind is float:
+        if value.is_integer():  # round() is slow and leaves whole numbers as they are
+            return value if value else 0.0  # -0.0 is stored as 0.0
         if value != value or value in (math.inf, -math.inf):
             return None
         rounded = round(value, FLOAT_DECIMALS)
         return 0.0 if rounded == 0 else rounded
-    if kind is dict:
-        return {k if type(k) is str else str(k): _normalise(v) for k, v in value.items()}
     if kind is list or kind is tuple:
-        return [_normalise(v) for v in value]
+        return [v if type(v) in _PLAIN else _normalise(v) for v in value]
+    if kind in _PLAIN:
+        return value
     if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -328,36 +358,56 @@ class NationalAccumulator:
         self.schools = 0
         self.pupils = 0
 
-    @staticmethod
-    def _add(stats: list[_Stat], vector: list[tuple[float, float] | None]) -> None:
-        for stat, pair in zip(stats, vector):
-            if pair is None:
+    def _add(self, stats: list[_Stat], columns: list, rows: Sequence[int] | None = None) -> None:
+        """Add some pupils (``rows``: their indices; None: all) to the sums. A sum of values adds
+        them one at a time in pupil order (``reduce``), as ``s1 += y`` pupil by pupil would, so the
+        figures do not depend on the Python version's ``sum``; counts, weights of 1 and the 0s and
+        1s of a percentage are whole numbers, which add up exactly in any order."""
+        for indicator, stat, column in zip(self.indicators, stats, columns):
+            if column is None:
                 continue
-            y, x = pair
-            stat.n += 1
-            stat.s1 += y
-            stat.s2 += y * y
-            stat.x1 += x
-            stat.x2 += x * x
-            stat.xy += x * y
+            values, weights = column
+            if rows is not None:
+                values = [values[k] for k in rows]
+                weights = None if weights is None else [weights[k] for k in rows]
+            if weights is None:  # every pupil counts, with a weight of 1 (so x * y is y)
+                ones = len(values)
+                stat.x1 += ones
+                stat.x2 += ones
+                if indicator.kind == PERCENT:
+                    hits = sum(values)
+                    stat.s1 += hits
+                    stat.s2 += hits
+                    stat.xy += hits
+                else:
+                    stat.s1 = reduce(add, values, stat.s1)
+                    stat.s2 = reduce(add, map(mul, values, values), stat.s2)
+                    stat.xy = reduce(add, values, stat.xy)
+            else:  # a ratio: a pupil with a weight of 0 does not count
+                counted = [k for k, x in enumerate(weights) if x]
+                values = [values[k] for k in counted]
+                weights = [weights[k] for k in counted]
+                stat.s1 = reduce(add, values, stat.s1)
+                stat.s2 = reduce(add, map(mul, values, values), stat.s2)
+                stat.x1 = reduce(add, weights, stat.x1)
+                stat.x2 = reduce(add, map(mul, weights, weights), stat.x2)
+                stat.xy = reduce(add, map(mul, weights, values), stat.xy)
+            stat.n += len(values)
 
     def add(self, result: Mapping[str, Any], scores: Sequence[PupilScore],
-            pupil_vectors: Sequence[list] | None = None) -> None:
+            pupil_vectors: Vectors | None = None) -> None:
         self.schools += 1
         self.pupils += len(scores)
-        available = groups_available(scores)
         if pupil_vectors is None:
             pupil_vectors = vectors(self.indicators, scores)
-        for s, vector in zip(scores, pupil_vectors):
-            self._add(self.stats, vector)
-            for group in available:
-                value = group_of(s.pupil, group)
-                if value is not None:
-                    name = f"{group}:{value}"
-                    stats = self.groups.get(name)
-                    if stats is None:
-                        stats = self.groups[name] = [_Stat() for _ in self.indicators]
-                    self._add(stats, vector)
+        columns = pupil_vectors.columns
+        self._add(self.stats, columns)
+        for (group, value), rows in pupil_vectors.members.items():
+            name = f"{group}:{value}"
+            stats = self.groups.get(name)
+            if stats is None:
+                stats = self.groups[name] = [_Stat() for _ in self.indicators]
+            self._add(stats, columns, rows)
         for i in self.indicators:
             value = result["measures"].get(i.key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -147,11 +147,21 @@ def info_of(result, year: int) -> Info:
     return found
 
 
-def points_of(result, info: Info) -> float | None:
-    if result.points is not None:
-        return float(result.points)
-    value = info.points.get(result.grade)
-    return None if value is None else float(value)
+def scored(results, year: int) -> list[tuple[Any, Info, float]]:
+    """The pupil's KS4 results that have DfE points, with their column's :class:`Info` and points."""
+    out = []
+    for result in results:
+        if result.keystage not in KEYSTAGES:
+            continue
+        # the cache hit inline: this runs for every result of every pupil
+        info = _INFO.get((result.keystage, result.column_id, year)) or info_of(result, year)
+        if result.points is not None:
+            out.append((result, info, float(result.points)))
+            continue
+        points = info.points.get(result.grade)
+        if points is not None:  # else not on the year's list, or a grade without DfE points
+            out.append((result, info, float(points)))
+    return out
 
 
 class Entry:
@@ -166,15 +176,14 @@ class Entry:
 def counted_entries(results, year: int) -> list[Entry]:
     """One result per KS4 discount code, by the year's rule (module docstring, step 1)."""
     best_entry = year in BEST_ENTRY_YEARS
-    by_code: dict[str, list[Entry]] = defaultdict(list)
-    for result in results:
-        if result.keystage not in KEYSTAGES:
-            continue
-        info = info_of(result, year)
-        points = points_of(result, info)
-        if points is None:
-            continue  # not on the year's list, or a grade without DfE points
-        by_code[info.code or f"column:{result.column_id}"].append(Entry(result, info, points))
+    by_code: dict[str, list[Entry]] = {}
+    for result, info, points in scored(results, year):
+        code = info.code or f"column:{result.column_id}"
+        group = by_code.get(code)
+        if group is None:
+            by_code[code] = [Entry(result, info, points)]
+        else:
+            group.append(Entry(result, info, points))
     counted = []
     for code in sorted(by_code):
         group = by_code[code]
@@ -375,16 +384,9 @@ def subjects_table(scores: Sequence[PupilScore], year: int) -> list[dict[str, An
     the subject residual (mean points in the subject minus the same pupils' mean over all their
     subjects, SISRA's definition). All entries count, discounted or not."""
     rows: dict[str, dict[str, Any]] = {}
+    sums: dict[str, list] = {}  # column -> [points, residual, awards, at 7+, at 5+, at 4+]
     for score in scores:
-        own = []
-        for r in score.pupil.results:
-            if r.keystage not in KEYSTAGES:
-                continue
-            info = info_of(r, year)
-            points = points_of(r, info)
-            if points is None:
-                continue
-            own.append((r, info, points))
+        own = scored(score.pupil.results, year)
         if not own:
             continue
         pupil_mean = sum(p for _, _, p in own) / len(own)
@@ -392,28 +394,28 @@ def subjects_table(scores: Sequence[PupilScore], year: int) -> list[dict[str, An
             row = rows.get(r.column_id)
             if row is None:
                 row = rows[r.column_id] = {"subject": r.subject, "column_id": r.column_id, "gcse": info.gcse,
-                                           "entries": 0, "grade_counts": {}, "_points": 0.0, "_residual": 0.0,
-                                           "_awards": 0, "_at": {7: 0, 5: 0, 4: 0}}
+                                           "entries": 0, "grade_counts": {}}
+                sums[r.column_id] = [0.0, 0.0, 0, 0, 0, 0]
+            held = sums[r.column_id]
             row["entries"] += 1
-            row["grade_counts"][r.grade] = row["grade_counts"].get(r.grade, 0) + 1
-            row["_points"] += points
-            row["_residual"] += points - pupil_mean
+            counts = row["grade_counts"]
+            counts[r.grade] = counts.get(r.grade, 0) + 1
+            held[0] += points
+            held[1] += points - pupil_mean
             if info.gcse:
                 at7, at5, at4, awards = awards_at(r.grade)
-                held = row["_at"]
-                held[7] += at7
-                held[5] += at5
-                held[4] += at4
-                row["_awards"] += awards
+                held[2] += awards
+                held[3] += at7
+                held[4] += at5
+                held[5] += at4
     out = []
     for row in sorted(rows.values(), key=lambda r: (not r["gcse"], r["subject"], r["column_id"])):
         n = row["entries"]
-        awards = row.pop("_awards")
-        at = row.pop("_at")
-        row["average_points"] = row.pop("_points") / n
-        row["residual"] = row.pop("_residual") / n
-        for threshold, key in ((7, "grade_7_or_above"), (5, "grade_5_or_above"), (4, "grade_4_or_above")):
-            row[key] = 100.0 * at[threshold] / awards if row["gcse"] and awards else None
+        total, residual, awards, at7, at5, at4 = sums[row["column_id"]]
+        row["average_points"] = total / n
+        row["residual"] = residual / n
+        for at, key in ((at7, "grade_7_or_above"), (at5, "grade_5_or_above"), (at4, "grade_4_or_above")):
+            row[key] = 100.0 * at / awards if row["gcse"] and awards else None
         out.append(row)
     return out
 
