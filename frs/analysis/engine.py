@@ -20,8 +20,8 @@ import math
 from dataclasses import replace
 from functools import reduce
 from itertools import repeat
-from operator import add, mul
-from typing import Any, Iterable, Mapping, Sequence
+from operator import add, itemgetter, mul
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..measures import (COUNT, MEAN, PERCENT, RATIO, Indicator, MeasureContext, MeasureSet, PupilScore, _pupil_values,
                         pupil_value)
@@ -94,17 +94,21 @@ def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: M
 
 
 class Vectors:
-    """What a school's pupil groups and the all-schools figures are summed from, worked out once:
-    per indicator, every pupil's value and weight (``columns``), and which pupils are in which
-    group (``members``)."""
+    """What a school's pupil rows, pupil groups and all-schools figures need, worked out once: per
+    indicator, every pupil's value and weight (``columns``), each pupil's groups (``groups``), and
+    which pupils are in which group (``members``)."""
 
-    __slots__ = ("columns", "members")
+    __slots__ = ("columns", "groups", "available", "members")
 
-    def __init__(self, columns: list[tuple[list[float], list[float] | None] | None],
-                 members: dict[tuple[str, str], list[int]]):
+    def __init__(self, columns: list[tuple[list[float], list[float] | None] | None], groups: list[dict[str, str]],
+                 available: list[str], members: dict[tuple[str, str], list[int]]):
         #: per indicator (values, weights): weights None means 1 for every pupil; a pupil with a
         #: weight of 0 does not count in a ratio; None for a count
         self.columns = columns
+        #: per pupil, :func:`pupil_groups`
+        self.groups = groups
+        #: :func:`groups_available`
+        self.available = available
         #: (group, value) -> indices of its pupils, in pupil order; keys in the order first met
         #: going through the pupils (pupil by pupil, group by group)
         self.members = members
@@ -124,30 +128,46 @@ def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> Ve
                             [float(v or 0) for v in _pupil_values(values, i.denominator)]))
         else:
             columns.append(None)
+    groups = [pupil_groups(s.pupil) for s in scores]
     available = groups_available(scores)
     members: dict[tuple[str, str], list[int]] = {}
-    for index, s in enumerate(scores):
+    for index, known in enumerate(groups):
         for group in available:
-            value = group_of(s.pupil, group)
+            value = known.get(group)
             if value is not None:
                 members.setdefault((group, value), []).append(index)
-    return Vectors(columns, members)
+    return Vectors(columns, groups, available, members)
 
 
-def _figure(i: Indicator, column: tuple[list[float], list[float] | None], rows: Sequence[int]) -> float | None:
-    """An indicator over some pupils (``rows``: their indices); the same arithmetic as
+def _picker(rows: Sequence[int]) -> Callable[[Sequence[float]], tuple[float, ...]]:
+    """A function giving the items at these indices of a column, in order, as a tuple (at C speed:
+    the groups' figures and sums pick their pupils from every column)."""
+    if len(rows) == 1:
+        only = rows[0]
+        return lambda column: (column[only],)
+    return itemgetter(*rows) if rows else (lambda column: ())
+
+
+def _counted(values: Sequence[float], weights: Sequence[float]) -> tuple[Sequence[float], Sequence[float]]:
+    """A ratio's values and weights without the pupils of weight 0, who do not count in it."""
+    if all(weights):
+        return values, weights
+    keep = _picker([k for k, x in enumerate(weights) if x])
+    return keep(values), keep(weights)
+
+
+def _figure(i: Indicator, column: tuple[list[float], list[float] | None], pick, n: int) -> float | None:
+    """An indicator over ``n`` pupils (``pick`` picks them from a column); the same arithmetic as
     :func:`frs.measures.summarise`."""
-    n = len(rows)
     if n == 0:
         return None
     values, weights = column
     if i.kind == MEAN:
-        return sum([values[k] for k in rows]) / n
+        return sum(pick(values)) / n
     if i.kind == PERCENT:
-        return 100.0 * sum([values[k] for k in rows]) / n
-    counted = [k for k in rows if weights[k]]
-    top = sum([values[k] for k in counted])
-    bottom = sum([weights[k] for k in counted])
+        return 100.0 * sum(pick(values)) / n
+    top, bottom = _counted(pick(values), pick(weights))
+    top, bottom = sum(top), sum(bottom)
     return top / bottom * i.scale if bottom else None
 
 
@@ -158,29 +178,37 @@ def group_rows(measures: MeasureSet, scores: Sequence[PupilScore],
     if pupil_vectors is None:
         pupil_vectors = vectors(indicators, scores)
     columns, members = pupil_vectors.columns, pupil_vectors.members
-    for group in groups_available(scores):
+    for group in pupil_vectors.available:
         for value in sorted(v for g, v in members if g == group):
             subset = members[(group, value)]
             suppressed = len(subset) < SUPPRESS_BELOW
+            pick = _picker(subset)
             rows.append({
                 "group": group, "value": value, "label": GROUP_LABELS.get((group, value), f"{group} {value}"),
                 "pupils": len(subset), "suppressed": suppressed,
-                "measures": None if suppressed else {i.key: _figure(i, columns[c], subset)
+                "measures": None if suppressed else {i.key: _figure(i, columns[c], pick, len(subset))
                                                      for c, i in enumerate(indicators)},
             })
     return rows
 
 
-def pupil_row(score_: PupilScore) -> dict[str, Any]:
-    pupil = score_.pupil
+def pupil_groups(pupil) -> dict[str, str]:
+    """The pupil's known groups: {"gender": "Female", "sen": "K" ...}."""
     groups = {g: group_of(pupil, g) for g in ("gender", "disadvantaged", "sen", "eal")}
+    return {g: v for g, v in groups.items() if v is not None}
+
+
+def pupil_row(score_: PupilScore, groups: dict[str, str] | None = None) -> dict[str, Any]:
+    pupil = score_.pupil
     return {"upn": pupil.upn, "forename": pupil.forename, "surname": pupil.surname, "gender": pupil.gender,
-            "groups": {g: v for g, v in groups.items() if v is not None}, **score_.values}
+            "groups": pupil_groups(pupil) if groups is None else groups, **score_.values}
 
 
 def result_from_scores(cohort: SchoolCohort, measures: MeasureSet, scores: Sequence[PupilScore], *,
-                       excluded: Sequence[str] = (), pupil_vectors: Sequence[list] | None = None) -> dict[str, Any]:
+                       excluded: Sequence[str] = (), pupil_vectors: Vectors | None = None) -> dict[str, Any]:
     context = context_of(cohort)
+    if pupil_vectors is None:
+        pupil_vectors = vectors([i for i in measures.indicators if i.kind != COUNT], scores)
     result: dict[str, Any] = {
         "school": {"dfe": cohort.school_dfe, "name": cohort.school_name},
         "round": {"id": cohort.round_id, "key_stage": cohort.key_stage, "year": cohort.year},
@@ -189,7 +217,7 @@ def result_from_scores(cohort: SchoolCohort, measures: MeasureSet, scores: Seque
         "upload_ids": list(cohort.upload_ids),
         "rules_version": measures.version,
         "measures": summarise_all(measures, scores, context),
-        "pupils": [pupil_row(s) for s in scores],
+        "pupils": [pupil_row(s, groups) for s, groups in zip(scores, pupil_vectors.groups)],
         "groups": group_rows(measures, scores, pupil_vectors),
         "indicators": [indicator_info(i) for i in measures.indicators],
     }
@@ -273,21 +301,28 @@ def what_if_stored(result: Mapping[str, Any], measures: MeasureSet, exclude: Ite
 # --------------------------------------------------------------------------- canonical JSON
 
 
-#: values stored as they are (checked inline in the walk below: a result holds ~14,000 values)
+#: values stored as they are (checked inline in the walks below: a result holds ~14,000 values)
 _PLAIN = frozenset((str, bool, int, type(None)))
 
 
+def _float(value: float) -> float | None:
+    """A float as stored: rounded to 6 decimals, -0.0 as 0.0, NaN and infinities as None; the same
+    object when that changes nothing."""
+    if value.is_integer():  # round() is slow, and leaves a whole number as it is
+        return value if value or math.copysign(1.0, value) > 0 else 0.0
+    if value != value or value in (math.inf, -math.inf):
+        return None
+    rounded = round(value, FLOAT_DECIMALS)
+    return value if rounded == value else 0.0 if rounded == 0 else rounded
+
+
 def _normalise(value: Any) -> Any:
+    """A copy of the value as it is stored."""
     kind = type(value)
     if kind is dict:
         return {k if type(k) is str else str(k): v if type(v) in _PLAIN else _normalise(v) for k, v in value.items()}
     if kind is float:
-        if value.is_integer():  # round() is slow and leaves whole numbers as they are
-            return value if value else 0.0  # -0.0 is stored as 0.0
-        if value != value or value in (math.inf, -math.inf):
-            return None
-        rounded = round(value, FLOAT_DECIMALS)
-        return 0.0 if rounded == 0 else rounded
+        return _float(value)
     if kind is list or kind is tuple:
         return [v if type(v) in _PLAIN else _normalise(v) for v in value]
     if kind in _PLAIN:
@@ -295,7 +330,7 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return _normalise(float(value))
+        return _float(float(value))
     if isinstance(value, Mapping):
         return {str(k): _normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -305,6 +340,42 @@ def _normalise(value: Any) -> Any:
     return str(value)
 
 
+def _stored(value: Any) -> Any:
+    """The value as it is stored, like :func:`_normalise`, but a dict or list that needs no change is
+    itself, not a copy: for writing JSON straight away (most of a result needs no change, and not
+    copying it saves time and garbage collection)."""
+    kind = type(value)
+    if kind is dict:
+        changed = None
+        for key, v in value.items():
+            if type(key) is not str:
+                return _normalise(value)
+            item = type(v)
+            if item not in _PLAIN and not (item is float and v and v.is_integer()):  # whole numbers stay
+                new = _stored(v)
+                if new is not v:
+                    if changed is None:
+                        changed = dict(value)
+                    changed[key] = new
+        return value if changed is None else changed
+    if kind is list:
+        changed = None
+        for index, v in enumerate(value):
+            item = type(v)
+            if item not in _PLAIN and not (item is float and v and v.is_integer()):
+                new = _stored(v)
+                if new is not v:
+                    if changed is None:
+                        changed = list(value)
+                    changed[index] = new
+        return value if changed is None else changed
+    if kind is float:
+        return _float(value)
+    if kind in _PLAIN:
+        return value
+    return _normalise(value)
+
+
 def canonical(value: Any) -> Any:
     """The value as it is stored: floats rounded to 6 decimals, tuples as lists."""
     return _normalise(value)
@@ -312,7 +383,7 @@ def canonical(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, floats rounded to 6 decimals: the same value gives the same bytes."""
-    return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    return json.dumps(_stored(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
 
 
@@ -363,13 +434,14 @@ class NationalAccumulator:
         them one at a time in pupil order (``reduce``), as ``s1 += y`` pupil by pupil would, so the
         figures do not depend on the Python version's ``sum``; counts, weights of 1 and the 0s and
         1s of a percentage are whole numbers, which add up exactly in any order."""
+        pick = None if rows is None else _picker(rows)
         for indicator, stat, column in zip(self.indicators, stats, columns):
             if column is None:
                 continue
             values, weights = column
-            if rows is not None:
-                values = [values[k] for k in rows]
-                weights = None if weights is None else [weights[k] for k in rows]
+            if pick is not None:
+                values = pick(values)
+                weights = None if weights is None else pick(weights)
             if weights is None:  # every pupil counts, with a weight of 1 (so x * y is y)
                 ones = len(values)
                 stat.x1 += ones
@@ -383,10 +455,8 @@ class NationalAccumulator:
                     stat.s1 = reduce(add, values, stat.s1)
                     stat.s2 = reduce(add, map(mul, values, values), stat.s2)
                     stat.xy = reduce(add, values, stat.xy)
-            else:  # a ratio: a pupil with a weight of 0 does not count
-                counted = [k for k, x in enumerate(weights) if x]
-                values = [values[k] for k in counted]
-                weights = [weights[k] for k in counted]
+            else:
+                values, weights = _counted(values, weights)
                 stat.s1 = reduce(add, values, stat.s1)
                 stat.s2 = reduce(add, map(mul, values, values), stat.s2)
                 stat.x1 = reduce(add, weights, stat.x1)
