@@ -98,13 +98,16 @@ class Vectors:
     indicator, every pupil's value and weight (``columns``), each pupil's groups (``groups``), and
     which pupils are in which group (``members``)."""
 
-    __slots__ = ("columns", "groups", "available", "members")
+    __slots__ = ("columns", "exact", "groups", "available", "members")
 
     def __init__(self, columns: list[tuple[list[float], list[float] | None] | None], groups: list[dict[str, str]],
                  available: list[str], members: dict[tuple[str, str], list[int]]):
         #: per indicator (values, weights): weights None means 1 for every pupil; a pupil with a
         #: weight of 0 does not count in a ratio; None for a count
         self.columns = columns
+        #: per indicator, whether its numbers add up exactly (:func:`_adds_up_exactly`)
+        self.exact = [column is not None and _adds_up_exactly(column[0])
+                      and (column[1] is None or _adds_up_exactly(column[1])) for column in columns]
         #: per pupil, :func:`pupil_groups`
         self.groups = groups
         #: :func:`groups_available`
@@ -112,6 +115,25 @@ class Vectors:
         #: (group, value) -> indices of its pupils, in pupil order; keys in the order first met
         #: going through the pupils (pupil by pupil, group by group)
         self.members = members
+
+
+#: Pupil numbers that are multiples of 1/16 up to 4096 (points, grades, counts, 0 or 1 ...) and
+#: sums of up to 65,536 of them, of their squares and of their products (multiples of 1/256) that
+#: stay below 2**43 are exact: every partial sum fits in a float's 53 bits. So such sums come out
+#: the same whatever the order of adding: pupil by pupil, or ``sum()`` (compensated from Python 3.12).
+EXACT_STEP, EXACT_MAX, EXACT_PUPILS, EXACT_SUM = 16.0, 4096.0, 65_536, 2.0 ** 43
+
+
+def _adds_up_exactly(values: Sequence[float]) -> bool:
+    return len(values) <= EXACT_PUPILS and all(map(float.is_integer, map(EXACT_STEP.__mul__, values))) \
+        and (not values or max(map(abs, values)) <= EXACT_MAX)
+
+
+def _exact_sums(stat: "_Stat") -> bool:
+    """The stat's sums are on the grid and in the range where adding exact numbers stays exact."""
+    grid = EXACT_STEP * EXACT_STEP
+    return all((total * grid).is_integer() and abs(total) < EXACT_SUM
+               for total in (stat.s1, stat.s2, stat.x1, stat.x2, stat.xy))
 
 
 def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> Vectors:
@@ -383,8 +405,9 @@ def canonical(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, floats rounded to 6 decimals: the same value gives the same bytes."""
+    # a value that contains itself never gets here: _stored would recurse without end first
     return json.dumps(_stored(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+                      allow_nan=False, check_circular=False)
 
 
 # --------------------------------------------------------------------------- all schools
@@ -429,39 +452,47 @@ class NationalAccumulator:
         self.schools = 0
         self.pupils = 0
 
-    def _add(self, stats: list[_Stat], columns: list, rows: Sequence[int] | None = None) -> None:
-        """Add some pupils (``rows``: their indices; None: all) to the sums. A sum of values adds
-        them one at a time in pupil order (``reduce``), as ``s1 += y`` pupil by pupil would, so the
-        figures do not depend on the Python version's ``sum``; counts, weights of 1 and the 0s and
-        1s of a percentage are whole numbers, which add up exactly in any order."""
+    def _add(self, stats: list[_Stat], pupil_vectors: Vectors, rows: Sequence[int] | None = None) -> None:
+        """Add some pupils (``rows``: their indices; None: all) to the sums, with the float
+        arithmetic of adding them one at a time in pupil order (``s1 += y`` ...): ``reduce`` does
+        that, and ``sum()`` where the numbers add up exactly (see :data:`EXACT_STEP`), which gives
+        the same floats however it adds. Weights of 1 are whole numbers, so they add up exactly too."""
         pick = None if rows is None else _picker(rows)
-        for indicator, stat, column in zip(self.indicators, stats, columns):
+        for stat, column, exact in zip(stats, pupil_vectors.columns, pupil_vectors.exact):
             if column is None:
                 continue
             values, weights = column
             if pick is not None:
                 values = pick(values)
                 weights = None if weights is None else pick(weights)
+            exact = exact and _exact_sums(stat)
             if weights is None:  # every pupil counts, with a weight of 1 (so x * y is y)
                 ones = len(values)
                 stat.x1 += ones
                 stat.x2 += ones
-                if indicator.kind == PERCENT:
-                    hits = sum(values)
-                    stat.s1 += hits
-                    stat.s2 += hits
-                    stat.xy += hits
+                if exact:
+                    total = sum(values)
+                    stat.s1 += total
+                    stat.s2 += sum(map(mul, values, values))
+                    stat.xy += total
                 else:
                     stat.s1 = reduce(add, values, stat.s1)
                     stat.s2 = reduce(add, map(mul, values, values), stat.s2)
                     stat.xy = reduce(add, values, stat.xy)
             else:
                 values, weights = _counted(values, weights)
-                stat.s1 = reduce(add, values, stat.s1)
-                stat.s2 = reduce(add, map(mul, values, values), stat.s2)
-                stat.x1 = reduce(add, weights, stat.x1)
-                stat.x2 = reduce(add, map(mul, weights, weights), stat.x2)
-                stat.xy = reduce(add, map(mul, weights, values), stat.xy)
+                if exact:
+                    stat.s1 += sum(values)
+                    stat.s2 += sum(map(mul, values, values))
+                    stat.x1 += sum(weights)
+                    stat.x2 += sum(map(mul, weights, weights))
+                    stat.xy += sum(map(mul, weights, values))
+                else:
+                    stat.s1 = reduce(add, values, stat.s1)
+                    stat.s2 = reduce(add, map(mul, values, values), stat.s2)
+                    stat.x1 = reduce(add, weights, stat.x1)
+                    stat.x2 = reduce(add, map(mul, weights, weights), stat.x2)
+                    stat.xy = reduce(add, map(mul, weights, values), stat.xy)
             stat.n += len(values)
 
     def add(self, result: Mapping[str, Any], scores: Sequence[PupilScore],
@@ -470,14 +501,13 @@ class NationalAccumulator:
         self.pupils += len(scores)
         if pupil_vectors is None:
             pupil_vectors = vectors(self.indicators, scores)
-        columns = pupil_vectors.columns
-        self._add(self.stats, columns)
+        self._add(self.stats, pupil_vectors)
         for (group, value), rows in pupil_vectors.members.items():
             name = f"{group}:{value}"
             stats = self.groups.get(name)
             if stats is None:
                 stats = self.groups[name] = [_Stat() for _ in self.indicators]
-            self._add(stats, columns, rows)
+            self._add(stats, pupil_vectors, rows)
         for i in self.indicators:
             value = result["measures"].get(i.key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
