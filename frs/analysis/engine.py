@@ -61,29 +61,32 @@ def score(cohort: SchoolCohort, measures: MeasureSet) -> list[PupilScore]:
     return scores
 
 
+def pupil_groups(pupil) -> dict[str, str]:
+    """The pupil's known groups: {"gender": "Female", "disadvantaged": "True", "sen": "K" ...}."""
+    groups = {"gender": pupil.gender} if pupil.gender else {}
+    chars = pupil.characteristics or {}
+    for group in ("disadvantaged", "sen", "eal"):
+        if group in chars:
+            value = chars[group]
+            if group == "sen":
+                groups[group] = "None" if value in (None, "", "N") else str(value)
+            elif value is not None:
+                groups[group] = str(bool(value))
+    return groups
+
+
 def group_of(pupil, group: str) -> str | None:
     """The pupil's value for a group ("Female", "True", "E" ...), or None when not known."""
-    if group == "gender":
-        return pupil.gender or None
-    chars = pupil.characteristics or {}
-    if group not in chars:
-        return None
-    value = chars[group]
-    if group == "sen":
-        return "None" if value in (None, "", "N") else str(value)
-    if value is None:
-        return None
-    return str(bool(value))
+    return pupil_groups(pupil).get(group)
+
+
+def _available(groups: Sequence[dict[str, str]]) -> list[str]:
+    return ["gender"] + [g for g in ("disadvantaged", "sen", "eal") if any(g in known for known in groups)]
 
 
 def groups_available(scores: Sequence[PupilScore]) -> list[str]:
     """Gender always; disadvantaged, SEN and EAL when the pupil source gave them for some pupil."""
-    out = ["gender"]
-    for group in ("disadvantaged", "sen", "eal"):
-        if any(group in (s.pupil.characteristics or {}) and (s.pupil.characteristics or {})[group] is not None
-               or (group == "sen" and group in (s.pupil.characteristics or {})) for s in scores):
-            out.append(group)
-    return out
+    return _available([pupil_groups(s.pupil) for s in scores])
 
 
 def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: MeasureContext) -> dict[str, Any]:
@@ -125,8 +128,9 @@ EXACT_STEP, EXACT_MAX, EXACT_PUPILS, EXACT_SUM = 16.0, 4096.0, 65_536, 2.0 ** 43
 
 
 def _adds_up_exactly(values: Sequence[float]) -> bool:
-    return len(values) <= EXACT_PUPILS and all(map(float.is_integer, map(EXACT_STEP.__mul__, values))) \
-        and (not values or max(map(abs, values)) <= EXACT_MAX)
+    distinct = set(values)  # a column holds few distinct numbers (points, 0 and 1 ...)
+    return len(values) <= EXACT_PUPILS and all(map(float.is_integer, map(mul, distinct, repeat(EXACT_STEP)))) \
+        and (not distinct or -EXACT_MAX <= min(distinct) and max(distinct) <= EXACT_MAX)
 
 
 def _exact_sums(stat: "_Stat") -> bool:
@@ -151,7 +155,7 @@ def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> Ve
         else:
             columns.append(None)
     groups = [pupil_groups(s.pupil) for s in scores]
-    available = groups_available(scores)
+    available = _available(groups)
     members: dict[tuple[str, str], list[int]] = {}
     for index, known in enumerate(groups):
         for group in available:
@@ -212,12 +216,6 @@ def group_rows(measures: MeasureSet, scores: Sequence[PupilScore],
                                                      for c, i in enumerate(indicators)},
             })
     return rows
-
-
-def pupil_groups(pupil) -> dict[str, str]:
-    """The pupil's known groups: {"gender": "Female", "sen": "K" ...}."""
-    groups = {g: group_of(pupil, g) for g in ("gender", "disadvantaged", "sen", "eal")}
-    return {g: v for g, v in groups.items() if v is not None}
 
 
 def pupil_row(score_: PupilScore, groups: dict[str, str] | None = None) -> dict[str, Any]:
