@@ -23,8 +23,8 @@ from itertools import repeat
 from operator import add, itemgetter, mul
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..measures import (COUNT, MEAN, PERCENT, RATIO, Indicator, MeasureContext, MeasureSet, PupilScore, _pupil_values,
-                        pupil_value)
+from ..measures import (COUNT, PERCENT, RATIO, Indicator, Measure, MeasureContext, MeasureSet, PupilScore,
+                        _column, _summary, pupil_value)
 from ..results import SchoolCohort
 
 #: groups smaller than this are shown with their count only
@@ -89,10 +89,17 @@ def groups_available(scores: Sequence[PupilScore]) -> list[str]:
     return _available([pupil_groups(s.pupil) for s in scores])
 
 
-def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: MeasureContext) -> dict[str, Any]:
+def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: MeasureContext,
+                  pupil_vectors: Vectors | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for measure in measures.measures:
-        out.update(measure.school(scores, context))
+        if pupil_vectors is not None and type(measure).school is Measure.school \
+                and all(i.kind == COUNT or i.key in pupil_vectors.by_key for i in measure.indicators):
+            # Measure.school's figures, from the numbers the vectors already hold
+            out.update({i.key: len(scores) if i.kind == COUNT else _summary(i, *pupil_vectors.by_key[i.key], len(scores))
+                        for i in measure.indicators})
+        else:
+            out.update(measure.school(scores, context))
     return out
 
 
@@ -101,13 +108,14 @@ class Vectors:
     indicator, every pupil's value and weight (``columns``), each pupil's groups (``groups``), and
     which pupils are in which group (``members``)."""
 
-    __slots__ = ("columns", "exact", "groups", "available", "members")
+    __slots__ = ("columns", "by_key", "exact", "groups", "available", "members")
 
-    def __init__(self, columns: list[tuple[list[float], list[float] | None] | None], groups: list[dict[str, str]],
-                 available: list[str], members: dict[tuple[str, str], list[int]]):
-        #: per indicator (values, weights): weights None means 1 for every pupil; a pupil with a
-        #: weight of 0 does not count in a ratio; None for a count
+    def __init__(self, indicators: Sequence[Indicator], columns: list[tuple[list[float], list[float] | None] | None],
+                 groups: list[dict[str, str]], available: list[str], members: dict[tuple[str, str], list[int]]):
+        #: per indicator (values, weights), :func:`frs.measures._column`: weights None means 1 for
+        #: every pupil; a pupil with a weight of 0 does not count in a ratio; None for a count
         self.columns = columns
+        self.by_key = {i.key: column for i, column in zip(indicators, columns) if column is not None}
         #: per indicator, whether its numbers add up exactly (:func:`_adds_up_exactly`)
         self.exact = [column is not None and _adds_up_exactly(column[0])
                       and (column[1] is None or _adds_up_exactly(column[1])) for column in columns]
@@ -143,17 +151,7 @@ def _exact_sums(stat: "_Stat") -> bool:
 def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> Vectors:
     """Per pupil, (value, weight) for each indicator and the pupil's groups (see :class:`Vectors`)."""
     values = [s.values for s in scores]
-    columns: list[tuple[list[float], list[float] | None] | None] = []
-    for i in indicators:
-        if i.kind == MEAN:
-            columns.append(([float(v or 0) for v in _pupil_values(values, i.pupil_key)], None))
-        elif i.kind == PERCENT:
-            columns.append(([1.0 if v else 0.0 for v in _pupil_values(values, i.pupil_key)], None))
-        elif i.kind == RATIO:
-            columns.append(([float(v or 0) for v in _pupil_values(values, i.pupil_key)],
-                            [float(v or 0) for v in _pupil_values(values, i.denominator)]))
-        else:
-            columns.append(None)
+    columns = [None if i.kind == COUNT else _column(i, values) for i in indicators]
     groups = [pupil_groups(s.pupil) for s in scores]
     available = _available(groups)
     members: dict[tuple[str, str], list[int]] = {}
@@ -162,7 +160,7 @@ def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> Ve
             value = known.get(group)
             if value is not None:
                 members.setdefault((group, value), []).append(index)
-    return Vectors(columns, groups, available, members)
+    return Vectors(indicators, columns, groups, available, members)
 
 
 def _picker(rows: Sequence[int]) -> Callable[[Sequence[float]], tuple[float, ...]]:
@@ -183,18 +181,12 @@ def _counted(values: Sequence[float], weights: Sequence[float]) -> tuple[Sequenc
 
 
 def _figure(i: Indicator, column: tuple[list[float], list[float] | None], pick, n: int) -> float | None:
-    """An indicator over ``n`` pupils (``pick`` picks them from a column); the same arithmetic as
-    :func:`frs.measures.summarise`."""
-    if n == 0:
-        return None
+    """An indicator over ``n`` pupils (``pick`` picks them from a column); a ratio leaves out the
+    pupils of weight 0."""
     values, weights = column
-    if i.kind == MEAN:
-        return sum(pick(values)) / n
-    if i.kind == PERCENT:
-        return 100.0 * sum(pick(values)) / n
-    top, bottom = _counted(pick(values), pick(weights))
-    top, bottom = sum(top), sum(bottom)
-    return top / bottom * i.scale if bottom else None
+    if i.kind == RATIO:
+        return _summary(i, *_counted(pick(values), pick(weights)), n)
+    return _summary(i, pick(values), None, n)
 
 
 def group_rows(measures: MeasureSet, scores: Sequence[PupilScore],
@@ -236,7 +228,7 @@ def result_from_scores(cohort: SchoolCohort, measures: MeasureSet, scores: Seque
         "keystages": list(cohort.keystages),
         "upload_ids": list(cohort.upload_ids),
         "rules_version": measures.version,
-        "measures": summarise_all(measures, scores, context),
+        "measures": summarise_all(measures, scores, context, pupil_vectors),
         "pupils": [pupil_row(s, groups) for s, groups in zip(scores, pupil_vectors.groups)],
         "groups": group_rows(measures, scores, pupil_vectors),
         "indicators": [indicator_info(i) for i in measures.indicators],
