@@ -114,20 +114,47 @@ def pupil_value(values: Mapping[str, Any], key: str) -> Any:
     return found
 
 
+def _pupil_values(values: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
+    """:func:`pupil_value` for every pupil's values at once (the key is split once, not per pupil)."""
+    if "." not in key:
+        return [v.get(key) for v in values]
+    found: list[Any] = list(values)
+    for part in key.split("."):
+        found = [f.get(part) if type(f) is dict or isinstance(f, Mapping) else None for f in found]
+    return found
+
+
+def _numbers(values: Sequence[Mapping[str, Any]], key: str) -> list[float]:
+    return [float(v or 0) for v in _pupil_values(values, key)]
+
+
+def _column(indicator: Indicator, values: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[float] | None]:
+    """A (not count) indicator's numbers for every pupil's values: the pupil values (for a percentage
+    1.0 or 0.0) and, for a ratio, the weights below the line."""
+    if indicator.kind == PERCENT:
+        return [1.0 if v else 0.0 for v in _pupil_values(values, indicator.pupil_key)], None
+    if indicator.kind == RATIO:
+        return _numbers(values, indicator.pupil_key), _numbers(values, indicator.denominator)
+    return _numbers(values, indicator.pupil_key), None
+
+
+def _summary(indicator: Indicator, values: Sequence[float], weights: Sequence[float] | None, n: int) -> float | None:
+    """A (not count) indicator over ``n`` pupils from their numbers (see :func:`_column`)."""
+    if n == 0:
+        return None
+    if indicator.kind == MEAN:
+        return sum(values) / n
+    if indicator.kind == PERCENT:
+        return 100.0 * sum(values) / n
+    top, bottom = sum(values), sum(weights)
+    return top / bottom * indicator.scale if bottom else None
+
+
 def summarise(indicator: Indicator, scores: Sequence[PupilScore]) -> float | int | None:
     """The indicator over these pupils; None when it cannot be worked out (no pupils, no entries)."""
     if indicator.kind == COUNT:
         return len(scores)
-    if not scores:
-        return None
-    key = indicator.pupil_key
-    if indicator.kind == MEAN:
-        return sum(float(pupil_value(s.values, key) or 0) for s in scores) / len(scores)
-    if indicator.kind == PERCENT:
-        return 100.0 * sum(1 for s in scores if pupil_value(s.values, key)) / len(scores)
-    top = sum(float(pupil_value(s.values, key) or 0) for s in scores)
-    bottom = sum(float(pupil_value(s.values, indicator.denominator) or 0) for s in scores)
-    return top / bottom * indicator.scale if bottom else None
+    return _summary(indicator, *_column(indicator, [s.values for s in scores]), len(scores))
 
 
 class Measure:

@@ -18,9 +18,13 @@ import bisect
 import json
 import math
 from dataclasses import replace
-from typing import Any, Iterable, Mapping, Sequence
+from functools import reduce
+from itertools import repeat
+from operator import add, itemgetter, mul
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..measures import COUNT, MEAN, PERCENT, RATIO, Indicator, MeasureContext, MeasureSet, PupilScore, pupil_value
+from ..measures import (COUNT, PERCENT, RATIO, Indicator, Measure, MeasureContext, MeasureSet, PupilScore,
+                        _column, _summary, pupil_value)
 from ..results import SchoolCohort
 
 #: groups smaller than this are shown with their count only
@@ -57,106 +61,166 @@ def score(cohort: SchoolCohort, measures: MeasureSet) -> list[PupilScore]:
     return scores
 
 
+def pupil_groups(pupil) -> dict[str, str]:
+    """The pupil's known groups: {"gender": "Female", "disadvantaged": "True", "sen": "K" ...}."""
+    groups = {"gender": pupil.gender} if pupil.gender else {}
+    chars = pupil.characteristics or {}
+    for group in ("disadvantaged", "sen", "eal"):
+        if group in chars:
+            value = chars[group]
+            if group == "sen":
+                groups[group] = "None" if value in (None, "", "N") else str(value)
+            elif value is not None:
+                groups[group] = str(bool(value))
+    return groups
+
+
 def group_of(pupil, group: str) -> str | None:
     """The pupil's value for a group ("Female", "True", "E" ...), or None when not known."""
-    if group == "gender":
-        return pupil.gender or None
-    chars = pupil.characteristics or {}
-    if group not in chars:
-        return None
-    value = chars[group]
-    if group == "sen":
-        return "None" if value in (None, "", "N") else str(value)
-    if value is None:
-        return None
-    return str(bool(value))
+    return pupil_groups(pupil).get(group)
+
+
+def _available(groups: Sequence[dict[str, str]]) -> list[str]:
+    return ["gender"] + [g for g in ("disadvantaged", "sen", "eal") if any(g in known for known in groups)]
 
 
 def groups_available(scores: Sequence[PupilScore]) -> list[str]:
     """Gender always; disadvantaged, SEN and EAL when the pupil source gave them for some pupil."""
-    out = ["gender"]
-    for group in ("disadvantaged", "sen", "eal"):
-        if any(group in (s.pupil.characteristics or {}) and (s.pupil.characteristics or {})[group] is not None
-               or (group == "sen" and group in (s.pupil.characteristics or {})) for s in scores):
-            out.append(group)
-    return out
+    return _available([pupil_groups(s.pupil) for s in scores])
 
 
-def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: MeasureContext) -> dict[str, Any]:
+def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: MeasureContext,
+                  pupil_vectors: Vectors | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for measure in measures.measures:
-        out.update(measure.school(scores, context))
+        if pupil_vectors is not None and type(measure).school is Measure.school \
+                and all(i.kind == COUNT or i.key in pupil_vectors.by_key for i in measure.indicators):
+            # Measure.school's figures, from the numbers the vectors already hold
+            out.update({i.key: len(scores) if i.kind == COUNT else _summary(i, *pupil_vectors.by_key[i.key], len(scores))
+                        for i in measure.indicators})
+        else:
+            out.update(measure.school(scores, context))
     return out
 
 
-def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> list[list[tuple[float, float] | None]]:
-    """Per pupil, (value, weight) for each indicator (None where the pupil does not count in a
-    ratio): worked out once, then summed for the school's groups and the all-schools figures."""
-    out = []
-    for s in scores:
-        values = s.values
-        row: list[tuple[float, float] | None] = []
-        for i in indicators:
-            if i.kind == MEAN:
-                row.append((float(pupil_value(values, i.pupil_key) or 0), 1.0))
-            elif i.kind == PERCENT:
-                row.append((1.0 if pupil_value(values, i.pupil_key) else 0.0, 1.0))
-            elif i.kind == RATIO:
-                x = float(pupil_value(values, i.denominator) or 0)
-                row.append((float(pupil_value(values, i.pupil_key) or 0), x) if x else None)
-            else:
-                row.append(None)
-        out.append(row)
-    return out
+class Vectors:
+    """What a school's pupil rows, pupil groups and all-schools figures need, worked out once: per
+    indicator, every pupil's value and weight (``columns``), each pupil's groups (``groups``), and
+    which pupils are in which group (``members``)."""
+
+    __slots__ = ("columns", "by_key", "exact", "groups", "available", "members")
+
+    def __init__(self, indicators: Sequence[Indicator], columns: list[tuple[list[float], list[float] | None] | None],
+                 groups: list[dict[str, str]], available: list[str], members: dict[tuple[str, str], list[int]]):
+        #: per indicator (values, weights), :func:`frs.measures._column`: weights None means 1 for
+        #: every pupil; a pupil with a weight of 0 does not count in a ratio; None for a count
+        self.columns = columns
+        self.by_key = {i.key: column for i, column in zip(indicators, columns) if column is not None}
+        #: per indicator, whether its numbers add up exactly (:func:`_adds_up_exactly`)
+        self.exact = [column is not None and _adds_up_exactly(column[0])
+                      and (column[1] is None or _adds_up_exactly(column[1])) for column in columns]
+        #: per pupil, :func:`pupil_groups`
+        self.groups = groups
+        #: :func:`groups_available`
+        self.available = available
+        #: (group, value) -> indices of its pupils, in pupil order; keys in the order first met
+        #: going through the pupils (pupil by pupil, group by group)
+        self.members = members
 
 
-def _figure(i: Indicator, rows: Sequence[list], column: int, n: int) -> float | None:
-    """An indicator over some pupils' vectors; the same arithmetic as :func:`frs.measures.summarise`."""
-    if n == 0:
-        return None
-    if i.kind == MEAN:
-        return sum(r[column][0] for r in rows) / n
-    if i.kind == PERCENT:
-        return 100.0 * sum(r[column][0] for r in rows) / n
-    top = sum(r[column][0] for r in rows if r[column] is not None)
-    bottom = sum(r[column][1] for r in rows if r[column] is not None)
-    return top / bottom * i.scale if bottom else None
+#: Pupil numbers that are multiples of 1/16 up to 4096 (points, grades, counts, 0 or 1 ...) and
+#: sums of up to 65,536 of them, of their squares and of their products (multiples of 1/256) that
+#: stay below 2**43 are exact: every partial sum fits in a float's 53 bits. So such sums come out
+#: the same whatever the order of adding: pupil by pupil, or ``sum()`` (compensated from Python 3.12).
+EXACT_STEP, EXACT_MAX, EXACT_PUPILS, EXACT_SUM = 16.0, 4096.0, 65_536, 2.0 ** 43
+
+
+def _adds_up_exactly(values: Sequence[float]) -> bool:
+    distinct = set(values)  # a column holds few distinct numbers (points, 0 and 1 ...)
+    return len(values) <= EXACT_PUPILS and all(map(float.is_integer, map(mul, distinct, repeat(EXACT_STEP)))) \
+        and (not distinct or -EXACT_MAX <= min(distinct) and max(distinct) <= EXACT_MAX)
+
+
+def _exact_sums(stat: "_Stat") -> bool:
+    """The stat's sums are on the grid and in the range where adding exact numbers stays exact."""
+    grid = EXACT_STEP * EXACT_STEP
+    return all((total * grid).is_integer() and abs(total) < EXACT_SUM
+               for total in (stat.s1, stat.s2, stat.x1, stat.x2, stat.xy))
+
+
+def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> Vectors:
+    """Per pupil, (value, weight) for each indicator and the pupil's groups (see :class:`Vectors`)."""
+    values = [s.values for s in scores]
+    columns = [None if i.kind == COUNT else _column(i, values) for i in indicators]
+    groups = [pupil_groups(s.pupil) for s in scores]
+    available = _available(groups)
+    members: dict[tuple[str, str], list[int]] = {}
+    for index, known in enumerate(groups):
+        for group in available:
+            value = known.get(group)
+            if value is not None:
+                members.setdefault((group, value), []).append(index)
+    return Vectors(indicators, columns, groups, available, members)
+
+
+def _picker(rows: Sequence[int]) -> Callable[[Sequence[float]], tuple[float, ...]]:
+    """A function giving the items at these indices of a column, in order, as a tuple (at C speed:
+    the groups' figures and sums pick their pupils from every column)."""
+    if len(rows) == 1:
+        only = rows[0]
+        return lambda column: (column[only],)
+    return itemgetter(*rows) if rows else (lambda column: ())
+
+
+def _counted(values: Sequence[float], weights: Sequence[float]) -> tuple[Sequence[float], Sequence[float]]:
+    """A ratio's values and weights without the pupils of weight 0, who do not count in it."""
+    if all(weights):
+        return values, weights
+    keep = _picker([k for k, x in enumerate(weights) if x])
+    return keep(values), keep(weights)
+
+
+def _figure(i: Indicator, column: tuple[list[float], list[float] | None], pick, n: int) -> float | None:
+    """An indicator over ``n`` pupils (``pick`` picks them from a column); a ratio leaves out the
+    pupils of weight 0."""
+    values, weights = column
+    if i.kind == RATIO:
+        return _summary(i, *_counted(pick(values), pick(weights)), n)
+    return _summary(i, pick(values), None, n)
 
 
 def group_rows(measures: MeasureSet, scores: Sequence[PupilScore],
-               pupil_vectors: Sequence[list] | None = None) -> list[dict[str, Any]]:
+               pupil_vectors: Vectors | None = None) -> list[dict[str, Any]]:
     rows = []
     indicators = [i for i in measures.indicators if i.kind != COUNT]
     if pupil_vectors is None:
         pupil_vectors = vectors(indicators, scores)
-    for group in groups_available(scores):
-        members: dict[str, list[int]] = {}
-        for index, s in enumerate(scores):
-            value = group_of(s.pupil, group)
-            if value is not None:
-                members.setdefault(value, []).append(index)
-        for value in sorted(members):
-            subset = [pupil_vectors[k] for k in members[value]]
+    columns, members = pupil_vectors.columns, pupil_vectors.members
+    for group in pupil_vectors.available:
+        for value in sorted(v for g, v in members if g == group):
+            subset = members[(group, value)]
             suppressed = len(subset) < SUPPRESS_BELOW
+            pick = _picker(subset)
             rows.append({
                 "group": group, "value": value, "label": GROUP_LABELS.get((group, value), f"{group} {value}"),
                 "pupils": len(subset), "suppressed": suppressed,
-                "measures": None if suppressed else {i.key: _figure(i, subset, c, len(subset))
+                "measures": None if suppressed else {i.key: _figure(i, columns[c], pick, len(subset))
                                                      for c, i in enumerate(indicators)},
             })
     return rows
 
 
-def pupil_row(score_: PupilScore) -> dict[str, Any]:
+def pupil_row(score_: PupilScore, groups: dict[str, str] | None = None) -> dict[str, Any]:
     pupil = score_.pupil
-    groups = {g: group_of(pupil, g) for g in ("gender", "disadvantaged", "sen", "eal")}
     return {"upn": pupil.upn, "forename": pupil.forename, "surname": pupil.surname, "gender": pupil.gender,
-            "groups": {g: v for g, v in groups.items() if v is not None}, **score_.values}
+            "groups": pupil_groups(pupil) if groups is None else groups, **score_.values}
 
 
 def result_from_scores(cohort: SchoolCohort, measures: MeasureSet, scores: Sequence[PupilScore], *,
-                       excluded: Sequence[str] = (), pupil_vectors: Sequence[list] | None = None) -> dict[str, Any]:
+                       excluded: Sequence[str] = (), pupil_vectors: Vectors | None = None) -> dict[str, Any]:
     context = context_of(cohort)
+    if pupil_vectors is None:
+        pupil_vectors = vectors([i for i in measures.indicators if i.kind != COUNT], scores)
     result: dict[str, Any] = {
         "school": {"dfe": cohort.school_dfe, "name": cohort.school_name},
         "round": {"id": cohort.round_id, "key_stage": cohort.key_stage, "year": cohort.year},
@@ -164,8 +228,8 @@ def result_from_scores(cohort: SchoolCohort, measures: MeasureSet, scores: Seque
         "keystages": list(cohort.keystages),
         "upload_ids": list(cohort.upload_ids),
         "rules_version": measures.version,
-        "measures": summarise_all(measures, scores, context),
-        "pupils": [pupil_row(s) for s in scores],
+        "measures": summarise_all(measures, scores, context, pupil_vectors),
+        "pupils": [pupil_row(s, groups) for s, groups in zip(scores, pupil_vectors.groups)],
         "groups": group_rows(measures, scores, pupil_vectors),
         "indicators": [indicator_info(i) for i in measures.indicators],
     }
@@ -249,23 +313,36 @@ def what_if_stored(result: Mapping[str, Any], measures: MeasureSet, exclude: Ite
 # --------------------------------------------------------------------------- canonical JSON
 
 
+#: values stored as they are (checked inline in the walks below: a result holds ~14,000 values)
+_PLAIN = frozenset((str, bool, int, type(None)))
+
+
+def _float(value: float) -> float | None:
+    """A float as stored: rounded to 6 decimals, -0.0 as 0.0, NaN and infinities as None; the same
+    object when that changes nothing."""
+    if value.is_integer():  # round() is slow, and leaves a whole number as it is
+        return value if value or math.copysign(1.0, value) > 0 else 0.0
+    if value != value or value in (math.inf, -math.inf):
+        return None
+    rounded = round(value, FLOAT_DECIMALS)
+    return value if rounded == value else 0.0 if rounded == 0 else rounded
+
+
 def _normalise(value: Any) -> Any:
+    """A copy of the value as it is stored."""
     kind = type(value)
-    if kind is str or kind is bool or kind is int or value is None:
-        return value
-    if kind is float:
-        if value != value or value in (math.inf, -math.inf):
-            return None
-        rounded = round(value, FLOAT_DECIMALS)
-        return 0.0 if rounded == 0 else rounded
     if kind is dict:
-        return {k if type(k) is str else str(k): _normalise(v) for k, v in value.items()}
+        return {k if type(k) is str else str(k): v if type(v) in _PLAIN else _normalise(v) for k, v in value.items()}
+    if kind is float:
+        return _float(value)
     if kind is list or kind is tuple:
-        return [_normalise(v) for v in value]
+        return [v if type(v) in _PLAIN else _normalise(v) for v in value]
+    if kind in _PLAIN:
+        return value
     if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return _normalise(float(value))
+        return _float(float(value))
     if isinstance(value, Mapping):
         return {str(k): _normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -275,6 +352,42 @@ def _normalise(value: Any) -> Any:
     return str(value)
 
 
+def _stored(value: Any) -> Any:
+    """The value as it is stored, like :func:`_normalise`, but a dict or list that needs no change is
+    itself, not a copy: for writing JSON straight away (most of a result needs no change, and not
+    copying it saves time and garbage collection)."""
+    kind = type(value)
+    if kind is dict:
+        changed = None
+        for key, v in value.items():
+            if type(key) is not str:
+                return _normalise(value)
+            item = type(v)
+            if item not in _PLAIN and not (item is float and v and v.is_integer()):  # whole numbers stay
+                new = _stored(v)
+                if new is not v:
+                    if changed is None:
+                        changed = dict(value)
+                    changed[key] = new
+        return value if changed is None else changed
+    if kind is list:
+        changed = None
+        for index, v in enumerate(value):
+            item = type(v)
+            if item not in _PLAIN and not (item is float and v and v.is_integer()):
+                new = _stored(v)
+                if new is not v:
+                    if changed is None:
+                        changed = list(value)
+                    changed[index] = new
+        return value if changed is None else changed
+    if kind is float:
+        return _float(value)
+    if kind in _PLAIN:
+        return value
+    return _normalise(value)
+
+
 def canonical(value: Any) -> Any:
     """The value as it is stored: floats rounded to 6 decimals, tuples as lists."""
     return _normalise(value)
@@ -282,8 +395,9 @@ def canonical(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, floats rounded to 6 decimals: the same value gives the same bytes."""
-    return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    # a value that contains itself never gets here: _stored would recurse without end first
+    return json.dumps(_stored(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False, check_circular=False)
 
 
 # --------------------------------------------------------------------------- all schools
@@ -328,36 +442,62 @@ class NationalAccumulator:
         self.schools = 0
         self.pupils = 0
 
-    @staticmethod
-    def _add(stats: list[_Stat], vector: list[tuple[float, float] | None]) -> None:
-        for stat, pair in zip(stats, vector):
-            if pair is None:
+    def _add(self, stats: list[_Stat], pupil_vectors: Vectors, rows: Sequence[int] | None = None) -> None:
+        """Add some pupils (``rows``: their indices; None: all) to the sums, with the float
+        arithmetic of adding them one at a time in pupil order (``s1 += y`` ...): ``reduce`` does
+        that, and ``sum()`` where the numbers add up exactly (see :data:`EXACT_STEP`), which gives
+        the same floats however it adds. Weights of 1 are whole numbers, so they add up exactly too."""
+        pick = None if rows is None else _picker(rows)
+        for stat, column, exact in zip(stats, pupil_vectors.columns, pupil_vectors.exact):
+            if column is None:
                 continue
-            y, x = pair
-            stat.n += 1
-            stat.s1 += y
-            stat.s2 += y * y
-            stat.x1 += x
-            stat.x2 += x * x
-            stat.xy += x * y
+            values, weights = column
+            if pick is not None:
+                values = pick(values)
+                weights = None if weights is None else pick(weights)
+            exact = exact and _exact_sums(stat)
+            if weights is None:  # every pupil counts, with a weight of 1 (so x * y is y)
+                ones = len(values)
+                stat.x1 += ones
+                stat.x2 += ones
+                if exact:
+                    total = sum(values)
+                    stat.s1 += total
+                    stat.s2 += sum(map(mul, values, values))
+                    stat.xy += total
+                else:
+                    stat.s1 = reduce(add, values, stat.s1)
+                    stat.s2 = reduce(add, map(mul, values, values), stat.s2)
+                    stat.xy = reduce(add, values, stat.xy)
+            else:
+                values, weights = _counted(values, weights)
+                if exact:
+                    stat.s1 += sum(values)
+                    stat.s2 += sum(map(mul, values, values))
+                    stat.x1 += sum(weights)
+                    stat.x2 += sum(map(mul, weights, weights))
+                    stat.xy += sum(map(mul, weights, values))
+                else:
+                    stat.s1 = reduce(add, values, stat.s1)
+                    stat.s2 = reduce(add, map(mul, values, values), stat.s2)
+                    stat.x1 = reduce(add, weights, stat.x1)
+                    stat.x2 = reduce(add, map(mul, weights, weights), stat.x2)
+                    stat.xy = reduce(add, map(mul, weights, values), stat.xy)
+            stat.n += len(values)
 
     def add(self, result: Mapping[str, Any], scores: Sequence[PupilScore],
-            pupil_vectors: Sequence[list] | None = None) -> None:
+            pupil_vectors: Vectors | None = None) -> None:
         self.schools += 1
         self.pupils += len(scores)
-        available = groups_available(scores)
         if pupil_vectors is None:
             pupil_vectors = vectors(self.indicators, scores)
-        for s, vector in zip(scores, pupil_vectors):
-            self._add(self.stats, vector)
-            for group in available:
-                value = group_of(s.pupil, group)
-                if value is not None:
-                    name = f"{group}:{value}"
-                    stats = self.groups.get(name)
-                    if stats is None:
-                        stats = self.groups[name] = [_Stat() for _ in self.indicators]
-                    self._add(stats, vector)
+        self._add(self.stats, pupil_vectors)
+        for (group, value), rows in pupil_vectors.members.items():
+            name = f"{group}:{value}"
+            stats = self.groups.get(name)
+            if stats is None:
+                stats = self.groups[name] = [_Stat() for _ in self.indicators]
+            self._add(stats, pupil_vectors, rows)
         for i in self.indicators:
             value = result["measures"].get(i.key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -37,9 +37,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-from collections import defaultdict
-from functools import lru_cache
+from collections import Counter, defaultdict
+from functools import lru_cache, reduce
 from importlib import resources
+from operator import add
 from typing import Any, Mapping, Sequence
 
 from frs import hookimpl
@@ -147,11 +148,21 @@ def info_of(result, year: int) -> Info:
     return found
 
 
-def points_of(result, info: Info) -> float | None:
-    if result.points is not None:
-        return float(result.points)
-    value = info.points.get(result.grade)
-    return None if value is None else float(value)
+def scored(results, year: int) -> list[tuple[Any, Info, float]]:
+    """The pupil's KS4 results that have DfE points, with their column's :class:`Info` and points."""
+    out = []
+    for result in results:
+        if result.keystage not in KEYSTAGES:
+            continue
+        # the cache hit inline: this runs for every result of every pupil
+        info = _INFO.get((result.keystage, result.column_id, year)) or info_of(result, year)
+        if result.points is not None:
+            out.append((result, info, float(result.points)))
+            continue
+        points = info.points.get(result.grade)
+        if points is not None:  # else not on the year's list, or a grade without DfE points
+            out.append((result, info, float(points)))
+    return out
 
 
 class Entry:
@@ -166,15 +177,14 @@ class Entry:
 def counted_entries(results, year: int) -> list[Entry]:
     """One result per KS4 discount code, by the year's rule (module docstring, step 1)."""
     best_entry = year in BEST_ENTRY_YEARS
-    by_code: dict[str, list[Entry]] = defaultdict(list)
-    for result in results:
-        if result.keystage not in KEYSTAGES:
-            continue
-        info = info_of(result, year)
-        points = points_of(result, info)
-        if points is None:
-            continue  # not on the year's list, or a grade without DfE points
-        by_code[info.code or f"column:{result.column_id}"].append(Entry(result, info, points))
+    by_code: dict[str, list[Entry]] = {}
+    for result, info, points in scored(results, year):
+        code = info.code or f"column:{result.column_id}"
+        group = by_code.get(code)
+        if group is None:
+            by_code[code] = [Entry(result, info, points)]
+        else:
+            group.append(Entry(result, info, points))
     counted = []
     for code in sorted(by_code):
         group = by_code[code]
@@ -197,12 +207,36 @@ def counted_entries(results, year: int) -> list[Entry]:
 SLOT_FIELDS = ("element", "subject", "grade", "points")
 
 
-def _slot(entry: Entry, element: str, points: float, weight: int = 1) -> list[Any]:
+def _slot(entry: Entry, element: str, points: float) -> list[Any]:
     return [element, entry.result.subject, entry.result.grade, points]
 
 
+def _rank(e: Entry) -> tuple[float, str]:
+    return -e.points, e.result.column_id
+
+
 def _best(entries: list[Entry]) -> list[Entry]:
-    return sorted(entries, key=lambda e: (-e.points, e.result.column_id))
+    return sorted(entries, key=_rank) if len(entries) > 1 else list(entries)
+
+
+def _candidate_rank(candidate: tuple[float, str, Entry]) -> tuple[float, str]:
+    return -candidate[0], candidate[1]
+
+
+def _passes(best_english: float | None, best_maths: float | None, threshold: float) -> bool:
+    """Maths and either English at the grade (points) or above."""
+    return best_english is not None and best_maths is not None and best_english >= threshold \
+        and best_maths >= threshold
+
+
+def _achieves(threshold: float, combined: list[Entry], singles: dict[str, float], humanities: list[Entry],
+              languages: list[Entry]) -> bool:
+    """The EBacc pillars other than English and maths at the grade (EBacc achieved, still published,
+    not a headline); science: Combined Science at 4-4 (5-5) or two single sciences at it."""
+    science = any(e.points >= threshold for e in combined) or \
+        sum(1 for p in singles.values() if p >= threshold) >= 2
+    return science and any(e.points >= threshold for e in humanities) \
+        and any(e.points >= threshold for e in languages)
 
 
 def pupil_measures(results, year: int) -> dict[str, Any]:
@@ -213,60 +247,53 @@ def pupil_measures(results, year: int) -> dict[str, Any]:
         by_pillar[e.info.pillar or "other"].append(e)
     lang, lit, maths = by_pillar["english_language"], by_pillar["english_literature"], by_pillar["maths"]
     both_english = bool(lang) and bool(lit)
-    slots: list[dict[str, Any]] = []
-    pool: list[tuple[float, str, dict[str, Any], Entry]] = []  # candidates for the open slots
-
-    def to_pool(entry: Entry, points: float) -> None:
-        pool.append((points, entry.result.column_id, {}, entry))
+    slots: list[list[Any]] = []
+    pool: list[tuple[float, str, Entry]] = []  # candidates for the open slots: (points, column, entry)
 
     english = _best(lang + lit)
     english_points = 0.0
     if english:
-        weight = 2 if both_english else 1
-        english_points = english[0].points * weight
-        slots.append(_slot(english[0], "english", english_points, weight))
+        english_points = english[0].points * (2 if both_english else 1)
+        slots.append(_slot(english[0], "english", english_points))
         for other in english[1:]:
-            to_pool(other, other.points)
+            pool.append((other.points, other.result.column_id, other))
     maths_ranked = _best(maths)
     maths_points = 0.0
     if maths_ranked:
         maths_points = maths_ranked[0].points * 2
-        slots.append(_slot(maths_ranked[0], "maths", maths_points, 2))
+        slots.append(_slot(maths_ranked[0], "maths", maths_points))
         for other in maths_ranked[1:]:
-            to_pool(other, other.points)
+            pool.append((other.points, other.result.column_id, other))
     # EBacc units: Combined Science is two awards, each at the mean of its pair
     units = []
     for pillar in ("science", "humanities", "language"):
         for e in by_pillar[pillar]:
-            for _ in range(2 if e.info.double else 1):
-                units.append((e.points, e.result.column_id, e))
-    units.sort(key=lambda u: (-u[0], u[1]))
+            unit = (e.points, e.result.column_id, e)
+            units.append(unit)
+            if e.info.double:
+                units.append(unit)
+    units.sort(key=_candidate_rank)
     ebacc_points = 0.0
     for points, _, e in units[:3]:
         ebacc_points += points
         slots.append(_slot(e, "ebacc", points))
-    for points, _, e in units[3:]:
-        to_pool(e, points)
+    pool += units[3:]
     for e in by_pillar["other"]:
-        for _ in range(2 if e.info.double else 1):
-            to_pool(e, e.points)
-    pool.sort(key=lambda c: (-c[0], c[1]))
+        candidate = (e.points, e.result.column_id, e)
+        pool.append(candidate)
+        if e.info.double:
+            pool.append(candidate)
+    pool.sort(key=_candidate_rank)
     open_points = open_gcse = open_nongcse = 0.0
-    for points, _, _, e in pool[:3]:
+    for points, _, e in pool[:3]:
         open_points += points
         if e.info.gcse:
             open_gcse += points
         else:
             open_nongcse += points
         slots.append(_slot(e, "open", points))
-    # thresholds: maths and either English at the grade (points) or above
     best_english = english[0].points if english else None
     best_maths = maths_ranked[0].points if maths_ranked else None
-
-    def passes(threshold: float) -> bool:
-        return best_english is not None and best_maths is not None and best_english >= threshold \
-            and best_maths >= threshold
-
     sciences = by_pillar["science"]
     combined = [e for e in sciences if e.info.subject == "combined"]
     singles: dict[str, float] = {}
@@ -286,27 +313,27 @@ def pupil_measures(results, year: int) -> dict[str, Any]:
         english[0].points if both_english else 0.0,
         best_maths or 0.0,
         *(science_scores[:2] + [0.0, 0.0])[:2],
-        max((e.points for e in humanities), default=0.0),
-        max((e.points for e in languages), default=0.0),
+        max([e.points for e in humanities]) if humanities else 0.0,
+        max([e.points for e in languages]) if languages else 0.0,
     ]
     attainment8 = english_points + maths_points + ebacc_points + open_points
-
-    def achieves(threshold: float) -> bool:
-        """EBacc achieved (still published, not a headline): entered, and every pillar at the grade;
-        science: Combined Science at 4-4 (5-5) or two single sciences at it."""
-        if not ebacc_entered or not passes(threshold):
-            return False
-        science = any(e.points >= threshold for e in combined) or \
-            sum(1 for p in singles.values() if p >= threshold) >= 2
-        return science and any(e.points >= threshold for e in humanities) \
-            and any(e.points >= threshold for e in languages)
-
+    passes_4, passes_5 = _passes(best_english, best_maths, 4), _passes(best_english, best_maths, 5)
     # what a pupil list shows next to the slots
-    flags = [flag for flag, raised in (
-        ("no results", not entries), ("no English", not english), ("no maths", not maths_ranked),
-        ("English single-weighted", bool(english) and not both_english),
-        ("EBacc slots not filled", len(units) < 3), ("open slots not filled", len(pool) < 3),
-        ("EBacc not entered", not ebacc_entered)) if raised]
+    flags = []
+    if not entries:
+        flags.append("no results")
+    if not english:
+        flags.append("no English")
+    if not maths_ranked:
+        flags.append("no maths")
+    if english and not both_english:
+        flags.append("English single-weighted")
+    if len(units) < 3:
+        flags.append("EBacc slots not filled")
+    if len(pool) < 3:
+        flags.append("open slots not filled")
+    if not ebacc_entered:
+        flags.append("EBacc not entered")
     return {
         "attainment8": attainment8,
         "attainment8_elements": {"english": english_points, "maths": maths_points, "ebacc": ebacc_points,
@@ -314,10 +341,11 @@ def pupil_measures(results, year: int) -> dict[str, Any]:
         "open_gcse": open_gcse, "open_nongcse": open_nongcse,
         "english_double_weighted": both_english,
         "ebacc_slots_filled": min(len(units), 3), "open_slots_filled": min(len(pool), 3),
-        "english_maths_4": passes(4), "english_maths_5": passes(5),
+        "english_maths_4": passes_4, "english_maths_5": passes_5,
         "entered_english_maths": bool(english) and bool(maths),
         "ebacc_entered": ebacc_entered,
-        "ebacc_achieved_4": achieves(4), "ebacc_achieved_5": achieves(5),
+        "ebacc_achieved_4": ebacc_entered and passes_4 and _achieves(4, combined, singles, humanities, languages),
+        "ebacc_achieved_5": ebacc_entered and passes_5 and _achieves(5, combined, singles, humanities, languages),
         "ebacc_aps": sum(pillars) / 6,
         "slots": slots,
         "flags": flags,
@@ -374,46 +402,34 @@ def subjects_table(scores: Sequence[PupilScore], year: int) -> list[dict[str, An
     """Per subject: entries, grade distribution, % at 9-7 / 9-5 / 9-4 (GCSE awards), mean points and
     the subject residual (mean points in the subject minus the same pupils' mean over all their
     subjects, SISRA's definition). All entries count, discounted or not."""
-    rows: dict[str, dict[str, Any]] = {}
+    columns: dict[str, tuple[dict[str, Any], list[str], list[float], list[float]]] = {}
     for score in scores:
-        own = []
-        for r in score.pupil.results:
-            if r.keystage not in KEYSTAGES:
-                continue
-            info = info_of(r, year)
-            points = points_of(r, info)
-            if points is None:
-                continue
-            own.append((r, info, points))
+        own = scored(score.pupil.results, year)
         if not own:
             continue
-        pupil_mean = sum(p for _, _, p in own) / len(own)
+        pupil_mean = sum([p for _, _, p in own]) / len(own)
         for r, info, points in own:
-            row = rows.get(r.column_id)
-            if row is None:
-                row = rows[r.column_id] = {"subject": r.subject, "column_id": r.column_id, "gcse": info.gcse,
-                                           "entries": 0, "grade_counts": {}, "_points": 0.0, "_residual": 0.0,
-                                           "_awards": 0, "_at": {7: 0, 5: 0, 4: 0}}
-            row["entries"] += 1
-            row["grade_counts"][r.grade] = row["grade_counts"].get(r.grade, 0) + 1
-            row["_points"] += points
-            row["_residual"] += points - pupil_mean
-            if info.gcse:
-                at7, at5, at4, awards = awards_at(r.grade)
-                held = row["_at"]
-                held[7] += at7
-                held[5] += at5
-                held[4] += at4
-                row["_awards"] += awards
+            column = columns.get(r.column_id)
+            if column is None:
+                row = {"subject": r.subject, "column_id": r.column_id, "gcse": info.gcse}
+                column = columns[r.column_id] = (row, [], [], [])
+            _, grades, entry_points, residuals = column
+            grades.append(r.grade)
+            entry_points.append(points)
+            residuals.append(points - pupil_mean)
     out = []
-    for row in sorted(rows.values(), key=lambda r: (not r["gcse"], r["subject"], r["column_id"])):
-        n = row["entries"]
-        awards = row.pop("_awards")
-        at = row.pop("_at")
-        row["average_points"] = row.pop("_points") / n
-        row["residual"] = row.pop("_residual") / n
-        for threshold, key in ((7, "grade_7_or_above"), (5, "grade_5_or_above"), (4, "grade_4_or_above")):
-            row[key] = 100.0 * at[threshold] / awards if row["gcse"] and awards else None
+    for row, grades, entry_points, residuals in sorted(columns.values(), key=lambda c: (
+            not c[0]["gcse"], c[0]["subject"], c[0]["column_id"])):
+        n = row["entries"] = len(grades)
+        row["grade_counts"] = dict(Counter(grades))  # grades in the order first met
+        # added one at a time in pupil order, as a running total would
+        row["average_points"] = reduce(add, entry_points, 0.0) / n
+        row["residual"] = reduce(add, residuals, 0.0) / n
+        at7 = at5 = at4 = awards = 0
+        if row["gcse"]:
+            at7, at5, at4, awards = (sum(counts) for counts in zip(*map(awards_at, grades)))
+        for at, key in ((at7, "grade_7_or_above"), (at5, "grade_5_or_above"), (at4, "grade_4_or_above")):
+            row[key] = 100.0 * at / awards if awards else None
         out.append(row)
     return out
 
@@ -428,10 +444,12 @@ class Progress8(Measure):
     indicators = ()
 
     def pupil(self, pupil, context: MeasureContext) -> Mapping[str, Any]:
+        if context.year in NO_P8_YEARS:
+            return {"progress8": None}
         table = p8_estimates().get(context.year)
         ks2 = (pupil.characteristics or {}).get("ks2") or {}
         level = ks2.get("fine_level") if isinstance(ks2, Mapping) else None
-        if context.year in NO_P8_YEARS or table is None or level is None:
+        if table is None or level is None:
             return {"progress8": None}
         try:
             group = prior_group(float(level))
