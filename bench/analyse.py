@@ -13,8 +13,9 @@ figures, every PDF summary stored and the uploads marked *Reports available*.
 Each step runs in a fresh process. Printed: wall and CPU time of the analysis (its worker processes
 included), per school; the baseline of the same run is the time to read every cohort of the
 collection in one process (``iter_cohorts``, the analysis's input); resident memory of the analysis
-(its own process and its workers, summed) sampled through the run, so flat memory shows as the same
-figure at a quarter of the way and at the end; and whether analysing again stores the same bytes.
+(its own process and its workers, summed) at 10% and 45% of the steps (the measures pass) and at
+55% and 95% (the PDF pass), so flat memory shows as the same figure early and late in each pass;
+and whether analysing again stores the same bytes.
 """
 
 from __future__ import annotations
@@ -174,8 +175,9 @@ def main() -> None:
     reports = home / "reports"
     pdf_bytes = sum(p.stat().st_size for p in reports.rglob("*.pdf")) if reports.exists() else 0
     pdf_bytes = pdf_bytes or sum(p.stat().st_size for p in reports.rglob("*") if p.is_file())
-    quarter, end = at_share(first["samples"], 0.25), at_share(first["samples"], 1.0) or (
-        first["samples"][-1][2:] if first["samples"] else None)
+    # steps: the first half is the measures pass, the second the PDF pass; flat memory means the
+    # same figure early and late within each pass
+    rss = {f"{int(100 * share)}%": at_share(first["samples"], share) for share in (0.1, 0.45, 0.55, 0.95)}
     out = {
         "database": "sqlite" if args.sqlite else "postgresql", "schools": schools,
         "pupils_per_school": args.pupils, "entries_per_pupil": 9, "pupils": first["summary"]["pupils"],
@@ -190,7 +192,7 @@ def main() -> None:
         "pdfs_stored": sum(1 for row in first["stored"] if row[2]),
         "uploads_reports_available": first["reports_available"],
         "pdf_total_mb": round(pdf_bytes / 1e6, 1),
-        "rss_mib_parent_workers_at_25_percent": quarter, "rss_mib_parent_workers_at_end": end,
+        "rss_mib_parent_and_workers_by_steps_done": rss,
         "peak_rss_mib_analysis_parent": round(first["peak_mib"]),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
