@@ -322,6 +322,8 @@ def _float(value: float) -> float | None:
     object when that changes nothing."""
     if value.is_integer():  # round() is slow, and leaves a whole number as it is
         return value if value or math.copysign(1.0, value) > 0 else 0.0
+    if (value * 64.0).is_integer():  # so are multiples of 1/64 (5.5, 7.25 ...): 6 decimals at most
+        return value
     if value != value or value in (math.inf, -math.inf):
         return None
     rounded = round(value, FLOAT_DECIMALS)
