@@ -66,6 +66,50 @@ def test_the_same_cohort_gives_byte_identical_json(cat, kernel):
     assert "2.3333333333333335" not in one  # floats are rounded
 
 
+def test_canonical_json_rounds_floats_and_stores_what_json_cannot_hold_as_null():
+    value = {"b": -0.0, "a": [1.0000004, 2.5, float("nan"), (1, 2), float("inf")], 3: {"x": 1e-9, "y": -1e-9},
+             "c": 2 / 3, "d": [{"e": 7.0, "f": [True, None, "é"]}]}
+    assert engine.canonical_json(value) == ('{"3":{"x":0.0,"y":0.0},"a":[1.0,2.5,null,[1,2],null],"b":0.0,'
+                                            '"c":0.666667,"d":[{"e":7.0,"f":[true,null,"é"]}]}')
+    assert value["a"][0] == 1.0000004 and value["a"][3] == (1, 2)  # the value itself is left as it was
+
+
+class Fractions(Measure):
+    """Pupil values whose sums are exact (halves) and whose sums round (thirds), and a ratio."""
+
+    id = "my_plugin.fractions"
+    key_stage = 4
+    indicators = (Indicator("value", "Value", "mean", pupil_key="value"),
+                  Indicator("half", "Half", "mean", pupil_key="half"),
+                  Indicator("per_entry", "Per entry", "ratio", pupil_key="value", denominator="entries"))
+
+    def pupil(self, pupil, context):
+        n = int(pupil.upn[1:])  # the first school's values are halves, the second's thirds
+        return {"value": n / 2 if n < 40 else n / 3, "half": n / 2, "entries": n % 3}
+
+
+def test_all_schools_sums_are_the_sums_of_pupil_after_pupil():
+    """The same floats however they are worked out, so the figures do not depend on the workers."""
+    measures = MeasureSet(4, [Fractions()])
+    acc = engine.NationalAccumulator(measures)
+    pupils = []
+    for first in (0, 40):
+        cohort = syn.cohort([syn.pupil(f"P{n:03d}") for n in range(first, first + 40)])
+        scores = engine.score(cohort, measures)
+        acc.add(engine.result_from_scores(cohort, measures, scores), scores)
+        pupils += [s.values for s in scores]
+    expected = []
+    for key, weight in (("value", None), ("half", None), ("value", "entries")):
+        n, s1, s2, x1, x2, xy = 0, 0.0, 0.0, 0.0, 0.0, 0.0
+        for p in pupils:
+            x = float(p[weight]) if weight else 1.0
+            if x:
+                y = p[key]
+                n, s1, s2, x1, x2, xy = n + 1, s1 + y, s2 + y * y, x1 + x, x2 + x * x, xy + x * y
+        expected.append([n, s1, s2, x1, x2, xy])
+    assert acc.state()["stats"] == expected
+
+
 def _national(kernel, cohorts):
     acc = engine.NationalAccumulator(kernel.measures(4))
     results = []

@@ -92,11 +92,11 @@ def groups_available(scores: Sequence[PupilScore]) -> list[str]:
 def summarise_all(measures: MeasureSet, scores: Sequence[PupilScore], context: MeasureContext,
                   pupil_vectors: Vectors | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    held = pupil_vectors.by_key if pupil_vectors is not None else {}
     for measure in measures.measures:
-        if pupil_vectors is not None and type(measure).school is Measure.school \
-                and all(i.kind == COUNT or i.key in pupil_vectors.by_key for i in measure.indicators):
-            # Measure.school's figures, from the numbers the vectors already hold
-            out.update({i.key: len(scores) if i.kind == COUNT else _summary(i, *pupil_vectors.by_key[i.key], len(scores))
+        if type(measure).school is Measure.school and all(i.kind == COUNT or i.key in held for i in measure.indicators):
+            # Measure.school's figures (frs.measures.summarise), from the numbers the vectors hold
+            out.update({i.key: len(scores) if i.kind == COUNT else _summary(i, *held[i.key], len(scores))
                         for i in measure.indicators})
         else:
             out.update(measure.school(scores, context))
@@ -128,10 +128,11 @@ class Vectors:
         self.members = members
 
 
-#: Pupil numbers that are multiples of 1/16 up to 4096 (points, grades, counts, 0 or 1 ...) and
-#: sums of up to 65,536 of them, of their squares and of their products (multiples of 1/256) that
-#: stay below 2**43 are exact: every partial sum fits in a float's 53 bits. So such sums come out
-#: the same whatever the order of adding: pupil by pupil, or ``sum()`` (compensated from Python 3.12).
+#: Pupil numbers that add up exactly: multiples of 1/16 up to 4096 (points, grades, counts, 0 or
+#: 1 ...). Up to 65,536 of them, their squares or their products (multiples of 1/256 below 2**24),
+#: added to running totals on the 1/256 grid below 2**43, stay below 2**44: every partial sum fits
+#: a float's 53 bits, so any order of adding gives the same float, pupil by pupil or ``sum()``
+#: (which compensates from Python 3.12).
 EXACT_STEP, EXACT_MAX, EXACT_PUPILS, EXACT_SUM = 16.0, 4096.0, 65_536, 2.0 ** 43
 
 
@@ -141,15 +142,21 @@ def _adds_up_exactly(values: Sequence[float]) -> bool:
         and (not distinct or -EXACT_MAX <= min(distinct) and max(distinct) <= EXACT_MAX)
 
 
-def _exact_sums(stat: "_Stat") -> bool:
+def _exact_sums(stat: _Stat) -> bool:
     """The stat's sums are on the grid and in the range where adding exact numbers stays exact."""
     grid = EXACT_STEP * EXACT_STEP
     return all((total * grid).is_integer() and abs(total) < EXACT_SUM
                for total in (stat.s1, stat.s2, stat.x1, stat.x2, stat.xy))
 
 
+def _total(numbers: Iterable[float], start: float, exact: bool) -> float:
+    """``start`` plus the numbers added one at a time (``reduce``); ``sum()`` gives the same float
+    where they add up exactly (see :data:`EXACT_STEP`), however it adds."""
+    return start + sum(numbers) if exact else reduce(add, numbers, start)
+
+
 def vectors(indicators: Sequence[Indicator], scores: Sequence[PupilScore]) -> Vectors:
-    """Per pupil, (value, weight) for each indicator and the pupil's groups (see :class:`Vectors`)."""
+    """The pupils' numbers for each indicator, and their groups (see :class:`Vectors`)."""
     values = [s.values for s in scores]
     columns = [None if i.kind == COUNT else _column(i, values) for i in indicators]
     groups = [pupil_groups(s.pupil) for s in scores]
@@ -322,6 +329,8 @@ def _float(value: float) -> float | None:
     object when that changes nothing."""
     if value.is_integer():  # round() is slow, and leaves a whole number as it is
         return value if value or math.copysign(1.0, value) > 0 else 0.0
+    if (value * 64.0).is_integer():  # so are multiples of 1/64 (5.5, 7.25 ...): 6 decimals at most
+        return value
     if value != value or value in (math.inf, -math.inf):
         return None
     rounded = round(value, FLOAT_DECIMALS)
@@ -444,9 +453,7 @@ class NationalAccumulator:
 
     def _add(self, stats: list[_Stat], pupil_vectors: Vectors, rows: Sequence[int] | None = None) -> None:
         """Add some pupils (``rows``: their indices; None: all) to the sums, with the float
-        arithmetic of adding them one at a time in pupil order (``s1 += y`` ...): ``reduce`` does
-        that, and ``sum()`` where the numbers add up exactly (see :data:`EXACT_STEP`), which gives
-        the same floats however it adds. Weights of 1 are whole numbers, so they add up exactly too."""
+        arithmetic of adding them one at a time in pupil order (``s1 += y`` ...)."""
         pick = None if rows is None else _picker(rows)
         for stat, column, exact in zip(stats, pupil_vectors.columns, pupil_vectors.exact):
             if column is None:
@@ -456,33 +463,17 @@ class NationalAccumulator:
                 values = pick(values)
                 weights = None if weights is None else pick(weights)
             exact = exact and _exact_sums(stat)
-            if weights is None:  # every pupil counts, with a weight of 1 (so x * y is y)
-                ones = len(values)
-                stat.x1 += ones
-                stat.x2 += ones
-                if exact:
-                    total = sum(values)
-                    stat.s1 += total
-                    stat.s2 += sum(map(mul, values, values))
-                    stat.xy += total
-                else:
-                    stat.s1 = reduce(add, values, stat.s1)
-                    stat.s2 = reduce(add, map(mul, values, values), stat.s2)
-                    stat.xy = reduce(add, values, stat.xy)
+            if weights is None:  # every pupil counts, with a weight of 1: whole numbers add up exactly
+                stat.x1 += len(values)
+                stat.x2 += len(values)
+                stat.xy = _total(values, stat.xy, exact)  # 1 * y is y
             else:
                 values, weights = _counted(values, weights)
-                if exact:
-                    stat.s1 += sum(values)
-                    stat.s2 += sum(map(mul, values, values))
-                    stat.x1 += sum(weights)
-                    stat.x2 += sum(map(mul, weights, weights))
-                    stat.xy += sum(map(mul, weights, values))
-                else:
-                    stat.s1 = reduce(add, values, stat.s1)
-                    stat.s2 = reduce(add, map(mul, values, values), stat.s2)
-                    stat.x1 = reduce(add, weights, stat.x1)
-                    stat.x2 = reduce(add, map(mul, weights, weights), stat.x2)
-                    stat.xy = reduce(add, map(mul, weights, values), stat.xy)
+                stat.x1 = _total(weights, stat.x1, exact)
+                stat.x2 = _total(map(mul, weights, weights), stat.x2, exact)
+                stat.xy = _total(map(mul, weights, values), stat.xy, exact)
+            stat.s1 = _total(values, stat.s1, exact)
+            stat.s2 = _total(map(mul, values, values), stat.s2, exact)
             stat.n += len(values)
 
     def add(self, result: Mapping[str, Any], scores: Sequence[PupilScore],

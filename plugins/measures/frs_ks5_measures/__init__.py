@@ -84,15 +84,17 @@ class ALevel(Measure):
 
     def pupil(self, pupil, context: MeasureContext) -> Mapping[str, Any]:
         entries = counted(pupil.results)
-        points = sorted((p for _, p in entries), reverse=True)
+        points = sorted([p for _, p in entries], reverse=True)
+        total = sum(points)
+        grades = [r.grade for r, _ in entries]
         return {
             "alevel_entries": len(entries),
-            "alevel_points": sum(points),
-            "aps_per_entry": sum(points) / len(points) if points else None,
+            "alevel_points": total,
+            "aps_per_entry": total / len(points) if points else None,
             "best_three_points": sum(points[:3]),
             "best_three_slots": 3 if entries else 0,
-            "entries_a_star_a": sum(1 for r, _ in entries if r.grade in ("*", "A")),
-            "entries_a_star_b": sum(1 for r, _ in entries if r.grade in ("*", "A", "B")),
+            "entries_a_star_a": len([g for g in grades if g in ("*", "A")]),
+            "entries_a_star_b": len([g for g in grades if g in ("*", "A", "B")]),
             "grades": {r.subject: r.grade for r, _ in entries},
         }
 
@@ -106,8 +108,10 @@ class ALevel(Measure):
         counts: dict[str, dict[str, int]] = defaultdict(dict)
         for score in scores:
             for r, points in counted(score.pupil.results):
-                row = rows.setdefault(r.column_id, {"subject": r.subject, "column_id": r.column_id,
-                                                    "entries": 0, "_points": 0.0})
+                row = rows.get(r.column_id)
+                if row is None:
+                    row = rows[r.column_id] = {"subject": r.subject, "column_id": r.column_id, "entries": 0,
+                                               "_points": 0.0}
                 row["entries"] += 1
                 row["_points"] += points
                 counts[r.column_id][r.grade] = counts[r.column_id].get(r.grade, 0) + 1
