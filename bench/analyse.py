@@ -26,14 +26,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collect import CONFIG as COLLECT_CONFIG, build  # noqa: E402  (the same national round)
+from collect import CONFIG as COLLECT_CONFIG, bench_database, build, drop_database  # noqa: E402  (the same round)
 
 ANALYSE_CONFIG = COLLECT_CONFIG.replace('enabled = ["ks4_gcse", "ks4_nongcse"]',
                                         'enabled = ["ks4_gcse", "ks4_nongcse", "ks4_measures"]')
@@ -143,18 +141,7 @@ def main() -> None:
     collect_config, analyse_config = home / "collect.toml", home / "frs.toml"
     collect_config.write_text(COLLECT_CONFIG.format(home=home), encoding="utf-8")
     analyse_config.write_text(ANALYSE_CONFIG.format(home=home), encoding="utf-8")
-    drop = None
-    if args.sqlite:
-        url = f"sqlite:///{home / 'frs.db'}"
-    else:
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        drop = f"frs_bench_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(args.db, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{drop}"')
-        url = make_url(args.db).set(drivername="postgresql+psycopg", database=drop).render_as_string(
-            hide_password=False)
+    url, drop = bench_database(home, args.db, args.sqlite)
     env = {**os.environ, "FRS_DATABASE_URL": url, "FRS_NOW": "2020-09-04T17:00:01"}
     try:
         print(f"building {args.schools} schools x {args.pupils} pupils ...", file=sys.stderr)
@@ -166,11 +153,7 @@ def main() -> None:
         first = child("analyse", env, args.workers)
         again = child("analyse", env, args.workers) if args.tiny else None
     finally:
-        if drop:
-            import psycopg
-
-            with psycopg.connect(args.db, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
+        drop_database(args.db, drop)
     schools = first["summary"]["schools"]
     reports = home / "reports"
     pdf_bytes = sum(p.stat().st_size for p in reports.rglob("*.pdf")) if reports.exists() else 0

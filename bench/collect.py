@@ -166,23 +166,33 @@ def child(what: str, env: dict) -> dict:
     return json.loads(out.stdout)
 
 
-def run_one(args, schools: int) -> dict:
+def bench_database(home: Path, admin_url: str, sqlite: bool) -> tuple[str, str | None]:
+    """A fresh database for one benchmark run: (its URL, the PostgreSQL database to drop after)."""
+    if sqlite:
+        return f"sqlite:///{home / 'frs.db'}", None
+    import psycopg
     from sqlalchemy.engine import make_url
 
+    name = f"frs_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return make_url(admin_url).set(drivername="postgresql+psycopg", database=name).render_as_string(
+        hide_password=False), name
+
+
+def drop_database(admin_url: str, name: str | None) -> None:
+    if name:
+        import psycopg
+
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_one(args, schools: int) -> dict:
     home = Path(tempfile.mkdtemp(prefix="frs-bench-collect-"))
     config_path = home / "frs.toml"
     config_path.write_text(CONFIG.format(home=home), encoding="utf-8")
-    if args.sqlite:
-        url, drop = f"sqlite:///{home / 'frs.db'}", None
-    else:
-        import psycopg
-
-        name = f"frs_bench_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(args.db, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        url = make_url(args.db).set(drivername="postgresql+psycopg", database=name).render_as_string(
-            hide_password=False)
-        drop = name
+    url, drop = bench_database(home, args.db, args.sqlite)
     try:
         built = build(url, config_path, schools, args.pupils)
         env = {**os.environ, "FRS_CONFIG": str(config_path), "FRS_DATABASE_URL": url,
@@ -191,11 +201,8 @@ def run_one(args, schools: int) -> dict:
         collected = child("collect", env)
         read = child("read", env)
     finally:
-        if drop and not args.keep:
-            import psycopg
-
-            with psycopg.connect(args.db, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
+        if not args.keep:
+            drop_database(args.db, drop)
     results = collected["results"]
     assert results == floor["results"] == read["results"], (floor, collected, read)
     return {"schools": schools, "pupils_per_school": args.pupils, "uploads": collected["uploads"],
