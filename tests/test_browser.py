@@ -135,6 +135,8 @@ class Journey:
 
 
 def test_the_school_journey_in_a_browser(portal, browser):
+    from playwright.sync_api import expect
+
     base, files = portal
     context = browser.new_context(bypass_csp=True, accept_downloads=True, viewport={"width": 1100, "height": 900})
     page = context.new_page()
@@ -231,7 +233,8 @@ def test_the_school_journey_in_a_browser(portal, browser):
     page.locator(f"a[href='/uploads/{error_id}/delete']").click()
     journey.check("delete-confirm")
     page.get_by_role("button", name="Yes, delete this upload").click()
-    assert page.locator(".govuk-notification-banner--success").is_visible()
+    # is_visible() does not wait: on a busy machine the redirect's page may still be loading
+    expect(page.locator(".govuk-notification-banner--success")).to_be_visible()
     assert table.locator("tr", has_text="results_with_mistakes.xlsx").locator(".govuk-tag").inner_text() == "Deleted"
     journey.check("deleted")
 
